@@ -39,6 +39,14 @@ __all__ = [
     "PROGRESSION_ROUTES",
     "PHASES",
     "CHARACTERISTICS",
+    "STAGES",
+    "STAGE_AREAS",
+    "TUTOR_ROLES",
+    "CONTRACT_TYPES",
+    "GENRES",
+    "PRACTICES",
+    "CPD_TOPICS",
+    "CPD_FORMATS",
     "normalise_header",
     "normalise_value",
     "programme_year",
@@ -165,6 +173,35 @@ CHARACTERISTICS: dict[str, tuple[str, object]] = {
     **{f"ethnicity_{g}": ("ethnicity", g) for g in ETHNICITY_GROUPS},
 }
 
+#: Changing Tracks "Stages and indicators of inclusion": stages in order.
+STAGES: tuple[str, ...] = ("exclusion", "segregation", "integration", "inclusion")
+
+#: Areas in which a service places itself on the stages.
+STAGE_AREAS: tuple[str, ...] = ("pupil voice", "settings", "workforce", "progression routes",
+                                "recruitment", "CPD", "funding")
+
+#: Tutors' roles and contracts.
+TUTOR_ROLES: tuple[str, ...] = ("instrumental tutor", "project lead", "manager",
+                                "young music leader", "other")
+CONTRACT_TYPES: tuple[str, ...] = ("salaried", "hourly", "freelance")
+
+#: Genres and practices taught (the "Diverse" principle).
+GENRES: tuple[str, ...] = ("classical", "jazz", "rock and pop", "folk and traditional",
+                           "global", "hip hop and grime", "electronic", "musical theatre",
+                           "gospel and choral", "other")
+PRACTICES: tuple[str, ...] = ("instrumental teaching", "whole class ensemble", "singing",
+                              "songwriting", "music technology", "improvisation",
+                              "ensemble direction", "community music", "SEND and inclusive practice",
+                              "mentoring", "other")
+
+#: CPD and reflective-practice topics (from the 2019-20 learning report).
+CPD_TOPICS: tuple[str, ...] = ("critical reflection group", "mental health",
+                               "music therapy approaches", "SEMH and behaviour",
+                               "music technology", "songwriting", "student-led learning",
+                               "evaluation methods", "project management",
+                               "inclusion training", "other")
+CPD_FORMATS: tuple[str, ...] = ("online", "in person")
+
 # Spellings users write, mapped to canonical values (compared after
 # :func:`normalise_value`).
 _YES_NO = {
@@ -231,6 +268,7 @@ KINDS: dict[str, str] = {
     "date": "a date such as 2020-07-15 or 15/07/2020 (day first)",
     "boolean": "yes or no (blank or 'unknown' if not recorded)",
     "year": "a programme year such as 2019-20",
+    "list": "one or more of the allowed values, separated by semicolons",
     "rating": "1, 2 or 3 (or Not met / Partially met / Fully met), N/A, or blank",
 }
 
@@ -263,6 +301,8 @@ class Column:
         """What a value should look like, in words, for error messages and the dictionary."""
         if self.kind == "category":
             return "one of: " + ", ".join(str(a) for a in self.allowed)
+        if self.kind == "list":
+            return "values separated by semicolons, each one of: " + ", ".join(self.allowed)
         if self.kind in ("integer", "number", "rating") and self.minimum is not None:
             lo = f"{self.minimum:g}"
             hi = f"{self.maximum:g}" if self.maximum is not None else "…"
@@ -600,11 +640,112 @@ BENCHMARKS = Table(
     key=("local_authority", "phase", "characteristic"),
 )
 
+STAGES_TABLE = Table(
+    "stages", "stages.csv",
+    "Where a service places itself on the Changing Tracks stages of inclusion, per area and wave.",
+    (
+        _SERVICE,
+        Column("wave", "category", "baseline or follow-up self-placement.", allowed=WAVES,
+               value_aliases=_cat(WAVES, {"pre": "baseline", "post": "follow-up",
+                                          "follow up": "follow-up", "followup": "follow-up"})),
+        Column("area", "category", "Area of the service's work.", allowed=STAGE_AREAS,
+               value_aliases=_cat(STAGE_AREAS, {"youth voice": "pupil voice",
+                                                "student voice": "pupil voice",
+                                                "progression": "progression routes",
+                                                "training": "CPD",
+                                                "continuing professional development": "CPD"})),
+        Column("stage", "category", "Stage: exclusion, segregation, integration or inclusion.",
+               allowed=STAGES, value_aliases=_cat(STAGES, {"excluded": "exclusion",
+                                                           "segregated": "segregation",
+                                                           "integrated": "integration",
+                                                           "inclusive": "inclusion"})),
+        Column("placed_by", "text", "Who placed the service (a role, e.g. senior leadership team).",
+               aliases=("placed by", "who", "completed by")),
+        Column("date", "date", "Date of the self-placement.", required=False, nullable=True),
+        Column("comment", "text", "Why this stage; evidence.", required=False, nullable=True,
+               aliases=("comments", "evidence", "notes")),
+    ),
+    key=("service", "wave", "area"),
+)
+
+TUTORS = Table(
+    "tutors", "tutors.csv",
+    "The music-service workforce on inclusion work: pseudonymous tutors per service and year, "
+    "with optional characteristics for comparison with the community served.",
+    (
+        Column("tutor", "id", "Pseudonymous tutor id (never a name).",
+               aliases=("tutor id", "staff id", "music leader")),
+        _SERVICE,
+        _YEAR_COL,
+        Column("role", "category", "Role.", allowed=TUTOR_ROLES,
+               value_aliases=_cat(TUTOR_ROLES, {"tutor": "instrumental tutor",
+                                                "music leader": "instrumental tutor",
+                                                "teacher": "instrumental tutor",
+                                                "lead": "project lead", "trainee":
+                                                "young music leader", " yml": "young music leader"})),
+        Column("contract", "category", "Contract type.", allowed=CONTRACT_TYPES,
+               aliases=("contract type", "employment"),
+               value_aliases=_cat(CONTRACT_TYPES, {"employed": "salaried", "permanent":
+                                                   "salaried", "sessional": "hourly",
+                                                   "self employed": "freelance"})),
+        Column("genres", "list", "Genres and styles they teach.", nullable=True, allowed=GENRES,
+               aliases=("genre", "styles"),
+               value_aliases=_cat(GENRES, {"pop": "rock and pop", "rock": "rock and pop",
+                                           "folk": "folk and traditional", "world": "global",
+                                           "hip hop": "hip hop and grime", "grime": "hip hop and grime",
+                                           "rap": "hip hop and grime", "edm": "electronic",
+                                           "choral": "gospel and choral", "gospel": "gospel and choral"})),
+        Column("practices", "list", "Practices they use.", nullable=True, allowed=PRACTICES,
+               aliases=("practice",),
+               value_aliases=_cat(PRACTICES, {"send": "SEND and inclusive practice",
+                                              "inclusive practice": "SEND and inclusive practice",
+                                              "music tech": "music technology",
+                                              "wcet": "whole class ensemble"})),
+        Column("ethnicity", "category", "GSS ethnicity major group (optional).", required=False,
+               nullable=True, allowed=ETHNICITY_GROUPS, aliases=("ethnic group",),
+               value_aliases=_cat(ETHNICITY_GROUPS)),
+        Column("sex", "category", "Sex (optional).", required=False, nullable=True,
+               allowed=SEX_VALUES, aliases=("gender",),
+               value_aliases=_cat(SEX_VALUES, {"f": "female", "m": "male", "woman": "female",
+                                               "man": "male"})),
+        Column("disability", "boolean", "Disabled (optional).", required=False, nullable=True,
+               aliases=("disabled",), value_aliases=_YES_NO),
+    ),
+    key=("tutor", "year"),
+)
+
+CPD = Table(
+    "cpd", "cpd.csv",
+    "CPD and reflective-practice sessions tutors took part in.",
+    (
+        Column("tutor", "id", "Pseudonymous tutor id (matches tutors).", aliases=("tutor id",
+                                                                                  "staff id")),
+        Column("date", "date", "Date of the session.", aliases=("session date",)),
+        Column("topic", "category", "What the session covered.", allowed=CPD_TOPICS,
+               value_aliases=_cat(CPD_TOPICS, {"critical reflection": "critical reflection group",
+                                               "reflective practice": "critical reflection group",
+                                               "semh": "SEMH and behaviour",
+                                               "behaviour": "SEMH and behaviour",
+                                               "music tech": "music technology",
+                                               "evaluation": "evaluation methods",
+                                               "inclusion": "inclusion training",
+                                               "music therapy": "music therapy approaches"})),
+        Column("format", "category", "online or in person.", allowed=CPD_FORMATS,
+               aliases=("mode", "delivery"),
+               value_aliases=_cat(CPD_FORMATS, {"zoom": "online", "remote": "online",
+                                                "face to face": "in person",
+                                                "in-person": "in person"})),
+        Column("hours", "number", "Length in hours.", minimum=0, maximum=40,
+               aliases=("duration", "duration hours")),
+    ),
+    key=("tutor", "date", "topic"),
+)
+
 #: Every table, by name, in the order the data dictionary lists them.
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (SERVICES, AUDIT_STATEMENTS, AUDIT_RATINGS, WELLBEING, PARTICIPANTS, ATTENDANCE,
-              OUTCOME_INDICATORS, OUTCOME_RATINGS, BENCHMARKS)
+              OUTCOME_INDICATORS, OUTCOME_RATINGS, BENCHMARKS, STAGES_TABLE, TUTORS, CPD)
 }
 
 

@@ -188,6 +188,16 @@ def _parse_unique(col: Column, text: str):
         if col.nullable and key in _UNKNOWN_WORDS:
             return pd.NA, True
         return pd.NA, False
+    if kind == "list":
+        values = []
+        for part in re.split(r"[;,/]", text):
+            part_key = normalise_value(part)
+            if not part_key:
+                continue
+            if part_key not in col.value_aliases:
+                return pd.NA, False
+            values.append(col.value_aliases[part_key])
+        return ("; ".join(dict.fromkeys(values)) if values else pd.NA), True
     if kind == "boolean":
         if key in col.value_aliases:
             return bool(col.value_aliases[key]), True
@@ -244,6 +254,7 @@ def _parse_date(text: str):
 
 
 _DTYPES = {"id": "string", "text": "string", "category": "string", "year": "string",
+           "list": "string",
            "integer": "Int64", "rating": "Int64", "number": "float64", "share": "float64",
            "boolean": "boolean", "date": "datetime64[ns]"}
 
@@ -745,6 +756,9 @@ class Dataset:
     outcome_indicators: pd.DataFrame
     outcome_ratings: pd.DataFrame
     benchmarks: pd.DataFrame
+    stages: pd.DataFrame
+    tutors: pd.DataFrame
+    cpd: pd.DataFrame
     warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: list[Path] = field(default_factory=list)
 
@@ -835,7 +849,8 @@ def load_data(directory: str | Path = "data/sample", *, allow_identifiers: bool 
 
 def _validate_together(frames: dict[str, pd.DataFrame], log: ProblemLog) -> None:
     lookup = _service_lookup(frames["services"])
-    for name in ("audit_ratings", "wellbeing", "participants", "outcome_ratings"):
+    for name in ("audit_ratings", "wellbeing", "participants", "outcome_ratings", "stages",
+                 "tutors"):
         _resolve_services(frames[name], lookup, log)
     _check_wellbeing(frames["wellbeing"], log)
     _check_participants(frames["participants"], log)
@@ -850,6 +865,8 @@ def _validate_together(frames: dict[str, pd.DataFrame], log: ProblemLog) -> None
     if not frames["participants"].empty:
         _check_attendance(frames["attendance"], frames["participants"], log)
     _check_benchmarks(frames["services"], frames["benchmarks"], log)
+    if not frames["tutors"].empty:
+        _check_reference(frames["cpd"], "tutor", frames["tutors"], "tutor", "tutors", log)
 
 
 def _load_single(path, table_name: str, services, reader=None, allow_identifiers=False):
