@@ -682,7 +682,7 @@ TUTORS = Table(
                                                 "music leader": "instrumental tutor",
                                                 "teacher": "instrumental tutor",
                                                 "lead": "project lead", "trainee":
-                                                "young music leader", " yml": "young music leader"})),
+                                                "young music leader", "yml": "young music leader"})),
         Column("contract", "category", "Contract type.", allowed=CONTRACT_TYPES,
                aliases=("contract type", "employment"),
                value_aliases=_cat(CONTRACT_TYPES, {"employed": "salaried", "permanent":

@@ -327,10 +327,8 @@ def _match_headers(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: 
 
 
 def _check_identifiers(headers: list[str], raw: _Raw, log: ProblemLog, allow: bool) -> None:
-    try:
-        from .disclosure import identifier_columns
-    except ImportError:  # pragma: no cover - disclosure module missing
-        return
+    from .disclosure import identifier_columns
+
     for header, reason in identifier_columns(headers):
         if allow:
             log.add(f"column '{header}' looks like a direct identifier ({reason}); it was "
@@ -370,7 +368,7 @@ def _typed_table(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: bo
                                        "value": cells.to_numpy()[bad]}),
                          message=f"'{col.name}' cannot be read", column=header,
                          expected=col.expected(), value_column="value")
-        if not col.nullable and col.kind not in ("rating",):
+        if not col.nullable and col.kind != "rating":
             blank = _blank_mask(cells)
             if blank.any():
                 log.add_rows(pd.DataFrame({"source_file": raw.file, "source_sheet": raw.sheet,
