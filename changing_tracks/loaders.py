@@ -91,18 +91,60 @@ def _cell_text(value) -> str:
 
 
 def _read_csv(path: Path, display: str) -> _Raw:
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                                skip_blank_lines=False, encoding=encoding)
-            break
-        except UnicodeDecodeError:
-            continue
+    """Cells of a CSV as text. Fast (pyarrow) for UTF-8 files without blank lines, where
+    the row numbers are certain; otherwise pandas, keeping blank lines to count rows."""
+    frame = _read_csv_arrow(path)
+    if frame is None:
+        for encoding in ("utf-8-sig", "cp1252"):
+            try:
+                frame = pd.read_csv(path, dtype="string[pyarrow]", keep_default_na=False,
+                                    na_filter=False, skip_blank_lines=False, encoding=encoding)
+                break
+            except UnicodeDecodeError:
+                continue
     rows = np.arange(len(frame), dtype=np.int64) + 2
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = frame.apply(lambda s: s.str.strip()) if len(frame) else frame
     blank = (frame == "").all(axis=1).to_numpy() if frame.shape[1] else np.zeros(len(frame), bool)
-    return _Raw(frame.loc[~blank].reset_index(drop=True), rows[~blank], display, None, 1)
+    if blank.any():
+        frame, rows = frame.loc[~blank].reset_index(drop=True), rows[~blank]
+    return _Raw(frame, rows, display, None, 1)
+
+
+def _read_csv_arrow(path: Path) -> pd.DataFrame | None:
+    """All columns as Arrow strings, or None when the fast path cannot promise row numbers
+    (blank lines, quoted line breaks) or the file is not UTF-8."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    lines, last = 0, b"\n"
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 24), b""):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines += last != b"\n"
+    try:
+        table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
+            strings_can_be_null=False, quoted_strings_can_be_null=False,
+            column_types=_all_strings(path)))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.num_rows + 1 != lines:
+        return None
+    return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow")
+                           if t in (pa.string(), pa.large_string()) else None)
+
+
+def _all_strings(path: Path) -> dict:
+    """Column types for pyarrow: every header read as text (nothing inferred)."""
+    import pyarrow as pa
+
+    with path.open("rb") as fh:
+        first = fh.readline().decode("utf-8-sig")
+    import csv
+
+    names = next(csv.reader([first]), [])
+    return {name: pa.string() for name in names}
 
 
 def _find_header(rows: list[tuple], spellings: set[str]) -> int | None:
@@ -253,8 +295,8 @@ def _parse_date(text: str):
     return pd.NA, False
 
 
-_DTYPES = {"id": "string", "text": "string", "category": "string", "year": "string",
-           "list": "string",
+_DTYPES = {"id": "string[pyarrow]", "text": "string[pyarrow]", "category": "string[pyarrow]",
+           "year": "string[pyarrow]", "list": "string[pyarrow]",
            "integer": "Int64", "rating": "Int64", "number": "float64", "share": "float64",
            "boolean": "boolean", "date": "datetime64[ns]"}
 
@@ -268,26 +310,31 @@ def _empty_column(col: Column, n: int) -> pd.Series:
 
 
 def _convert(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Typed values and a mask of cells that could not be read, parsing each distinct text once."""
-    codes, uniques = pd.factorize(raw.to_numpy(dtype=object), sort=False)
+    """Typed values and a mask of cells that could not be read, parsing each distinct text
+    once and building the column by index (no per-row Python objects)."""
+    raw = raw.reset_index(drop=True)
+    if col.kind in ("id", "text"):
+        text = raw.astype("string[pyarrow]")
+        return text.mask(text == ""), np.zeros(len(raw), dtype=bool)
+    codes, uniques = pd.factorize(raw, sort=False)
     parsed = [_parse_unique(col, str(u)) for u in uniques]
-    values = np.array([p[0] for p in parsed] + [pd.NA], dtype=object)
     ok = np.array([p[1] for p in parsed] + [True], dtype=bool)
-    codes = np.where(codes < 0, len(uniques), codes)
-    taken = values[codes]
+    values = [p[0] for p in parsed]
     if col.kind == "date":
-        series = pd.Series(pd.to_datetime(pd.Series(taken).where(pd.notna(taken), None)),
-                           dtype="datetime64[ns]")
+        typed = pd.array(pd.to_datetime(pd.Series([None if v is pd.NA else v for v in values],
+                                                  dtype=object)), dtype="datetime64[ns]")
     elif col.kind in ("number", "share"):
-        series = pd.Series(pd.array(taken, dtype="Float64").to_numpy(dtype="float64",
-                                                                      na_value=np.nan))
+        typed = pd.array(values, dtype="Float64")
     else:
-        series = pd.Series(pd.array(taken, dtype=_DTYPES[col.kind]))
-    return series, ~ok[codes]
+        typed = pd.array(values, dtype=_DTYPES[col.kind])
+    series = pd.Series(typed.take(codes, allow_fill=True))
+    if col.kind in ("number", "share"):
+        series = series.astype("float64")
+    return series, ~ok[np.where(codes < 0, len(uniques), codes)]
 
 
 def _blank_mask(raw: pd.Series) -> np.ndarray:
-    return (raw.to_numpy(dtype=object) == "")
+    return (raw == "").to_numpy(dtype=bool, na_value=True)
 
 
 # --------------------------------------------------------------------------
@@ -354,7 +401,9 @@ def _typed_table(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: bo
         if header is None:
             out[col.name] = _empty_column(col, n)
             continue
-        cells = raw.frame[header].astype(object)
+        cells = raw.frame[header]
+        if cells.dtype == object:  # Excel cells, already text
+            cells = cells.astype("string[pyarrow]")
         if col.kind == "rating":
             values, status, bad = _audit_ratings(cells)
             out[col.name] = values
@@ -365,7 +414,7 @@ def _typed_table(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: bo
         if bad.any():
             log.add_rows(pd.DataFrame({"source_file": raw.file, "source_sheet": raw.sheet,
                                        "source_row": raw.rows[bad],
-                                       "value": cells.to_numpy()[bad]}),
+                                       "value": cells[bad].to_numpy(dtype=object)}),
                          message=f"'{col.name}' cannot be read", column=header,
                          expected=col.expected(), value_column="value")
         if not col.nullable and col.kind != "rating":
@@ -651,14 +700,32 @@ def _check_wellbeing(frame: pd.DataFrame, log: ProblemLog) -> None:
                           + ")" if not early.empty else None)
 
 
+def _row_keys(left: list[pd.Series], right: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+    """Integer keys for the rows of two tables over matching columns: equal keys mean equal
+    values in every column (missing values never match). Vectorised: no tuples, no merges."""
+    n = len(left[0])
+    lkey = np.zeros(n, dtype=np.int64)
+    rkey = np.zeros(len(right[0]), dtype=np.int64)
+    missing = np.zeros(n, dtype=bool)
+    for a, b in zip(left, right):
+        codes, uniques = pd.factorize(pd.concat([a.reset_index(drop=True),
+                                                 b.reset_index(drop=True)], ignore_index=True))
+        radix = len(uniques) + 1
+        lkey = lkey * radix + codes[:n] + 1
+        rkey = rkey * radix + codes[n:] + 1
+        missing |= codes[:n] < 0
+    lkey[missing] = -1
+    return lkey, rkey
+
+
 def _check_missing_participants(frame: pd.DataFrame, participants: pd.DataFrame, what: str,
                                 log: ProblemLog) -> None:
     """Rows whose participant is not in the participation records: a warning, not an error."""
     if frame.empty or participants.empty:
         return
-    known = pd.MultiIndex.from_frame(participants[["participant", "service", "year"]].astype(object))
-    keys = pd.MultiIndex.from_frame(frame[["participant", "service", "year"]].astype(object))
-    missing = ~keys.isin(known) & frame["participant"].notna().to_numpy()
+    cols = ["participant", "service", "year"]
+    lkey, rkey = _row_keys([frame[c] for c in cols], [participants[c] for c in cols])
+    missing = ~np.isin(lkey, rkey) & frame["participant"].notna().to_numpy()
     rows = frame.loc[missing]
     log.add_rows(rows.assign(value=rows["participant"]),
                  message=f"{what} for a participant who is not in the participation records for "
@@ -690,13 +757,15 @@ def _check_attendance(attendance: pd.DataFrame, participants: pd.DataFrame,
     """Each session belongs to a participant's record for that programme year, within its dates."""
     if attendance.empty:
         return
-    year = programme_year_of(attendance["session_date"])
-    index = pd.MultiIndex.from_arrays([participants["participant"].astype(object),
-                                       participants["year"].astype(object)])
-    position = index.get_indexer(pd.MultiIndex.from_arrays(
-        [attendance["participant"].astype(object), year.astype(object)]))
-    valid_dates = attendance["session_date"].notna().to_numpy()
-    unknown = (position < 0) & valid_dates & attendance["participant"].notna().to_numpy()
+    dates = attendance["session_date"]
+    session_year = pd.Series((dates.dt.year - (dates.dt.month < 9)).astype("Int64"))
+    record_year = pd.Series(participants["year"].str.slice(0, 4).astype("Int64"))
+    lkey, rkey = _row_keys([attendance["participant"], session_year],
+                           [participants["participant"], record_year])
+    first = ~pd.Series(rkey).duplicated().to_numpy()
+    position = pd.Index(rkey[first]).get_indexer(lkey)
+    position = np.where(position >= 0, np.flatnonzero(first)[np.maximum(position, 0)], -1)
+    unknown = (position < 0) & (lkey >= 0)
     if unknown.any():
         rows = attendance.loc[unknown]
         log.add_rows(rows.assign(value=rows["participant"].astype(str) + " on "
@@ -707,9 +776,9 @@ def _check_attendance(attendance: pd.DataFrame, participants: pd.DataFrame,
     found = position >= 0
     start = participants["start"].to_numpy()[position[found]]
     end = participants["end"].to_numpy()[position[found]]
-    dates = attendance["session_date"].to_numpy()[found]
-    after = ~pd.isna(end) & (dates > end)
-    before = ~pd.isna(start) & (dates < start)
+    when = dates.to_numpy()[found]
+    after = ~pd.isna(end) & (when > end)
+    before = ~pd.isna(start) & (when < start)
     idx = np.flatnonzero(found)
     for mask, message, bound in ((after, "session is after the participant's end date", end),
                                  (before, "session is before the participant's start date", start)):
