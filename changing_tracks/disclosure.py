@@ -840,9 +840,11 @@ def suppress(table: pd.DataFrame,
         ``n`` and every numeric ``n_<something>`` column.
     derived : mapping, optional
         ``{statistic column: count column(s) it rests on}``; a statistic is hidden
-        in every row where one of its count columns is hidden (or missing), so it
-        is hidden when based on fewer than ``threshold`` people and whenever it
-        could reveal a hidden count (a percentage next to a hidden numerator).
+        in every row where one of its count columns is hidden, or where all of them
+        are missing (a missing count is "not applicable" to that row, e.g. an outcome
+        count on an attendance row), so it is hidden when based on fewer than
+        ``threshold`` people and whenever it could reveal a hidden count (a
+        percentage next to a hidden numerator).
         Default: every float column not in ``counts``/``keep`` rests on **all**
         count columns of its row (safe, may over-suppress: declare it to avoid
         that).
@@ -928,7 +930,8 @@ def suppress(table: pd.DataFrame,
         original = table[stat].astype(object).tolist()
         shown = []
         for i in range(nrow):
-            hide = any(hidden_at[(i, b)] or np.isnan(values[b][i]) for b in bases)
+            present = [b for b in bases if not np.isnan(values[b][i])]
+            hide = not present or any(hidden_at[(i, b)] for b in present)
             hidden_cells += hide
             x = original[i]
             shown.append(policy.symbol if hide else (pd.NA if x is None else x))

@@ -674,3 +674,15 @@ def test_check_no_identifiers_figures():
         check_no_identifiers(fig, ["P001"], what="wellbeing figure")
     with pytest.raises(ValueError, match="DataFrame or a matplotlib Figure"):
         check_no_identifiers("text", ["P001"])
+
+
+def test_missing_count_is_not_applicable_but_all_missing_hides():
+    table = pd.DataFrame({"measure": ["attendance", "retention", "unknown"],
+                          "n": [25.0, 25.0, float("nan")],
+                          "n_outcome": [float("nan"), 4.0, float("nan")],
+                          "estimate": [0.8, 0.16, 0.5]})
+    out = suppress(table, counts=["n", "n_outcome"],
+                   derived={"estimate": ["n", "n_outcome"]})
+    assert out.loc[0, "estimate"] == 0.8  # outcome count not applicable: rests on n = 25
+    assert out.loc[1, "estimate"] == "c"  # rests on a hidden count of 4
+    assert out.loc[2, "estimate"] == "c"  # nothing it rests on is known
