@@ -41,7 +41,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     files = write_sample(args.out, seed=args.seed, n_services=args.services,
                          participants_per_service=args.participants_per_service,
-                         audit_format=args.audit_format)
+                         audit_format=args.audit_format, attendance=not args.no_attendance,
+                         outcomes=not args.no_outcomes,
+                         sessions_per_participant=args.sessions_per_participant)
     print(f"Wrote {len(files)} files to {args.out} (seed {args.seed}).")
     return 0
 
@@ -87,7 +89,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--services", type=int, default=None,
                    help="number of services (default: the 8 partners of 2019-20)")
     s.add_argument("--participants-per-service", type=int, default=None)
-    s.add_argument("--audit-format", choices=("workbooks", "csv"), default="workbooks")
+    s.add_argument("--audit-format", choices=("workbooks", "csv"), default="workbooks",
+                   help="csv writes one audit_ratings.csv (quicker at national scale)")
+    s.add_argument("--sessions-per-participant", type=int, default=None,
+                   help="weekly sessions per project (default 10-30); fewer shrinks the register")
+    s.add_argument("--no-attendance", action="store_true", help="leave the register empty")
+    s.add_argument("--no-outcomes", action="store_true", help="leave outcome ratings empty")
     s.set_defaults(func=_cmd_sample)
 
     d = sub.add_parser("dictionary", help="write the data dictionary generated from the contracts")
