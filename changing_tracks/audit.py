@@ -48,6 +48,13 @@ column and ``DataFrame.attrs["settings"]``):
     Raters disagree on a statement when their highest and lowest ratings
     differ by at least this many points (2 = one said "not met", another
     "fully met").
+
+Disclosure control: audit scores and ratings describe organisations
+(services), not young people, and their ``n`` / ``n_*`` columns count
+statements, raters or services. Every table therefore carries
+``attrs["suppress"] = {"counts": [], "derived": {}}``, the spec
+:meth:`changing_tracks.reports.Report.publish` applies by default: nothing is
+suppressed, but the table still goes through ``publish``.
 """
 
 from __future__ import annotations
@@ -257,6 +264,11 @@ def _settings(**kwargs: Any) -> dict:
 # Collation
 # --------------------------------------------------------------------------
 
+def _not_people() -> dict:
+    """Disclosure spec of every audit table: no counts of people (see the module docstring)."""
+    return {"counts": [], "derived": {}}
+
+
 def _mode_lowest(values: np.ndarray) -> float:
     vals, counts = np.unique(values, return_counts=True)
     return float(vals[counts == counts.max()].min())
@@ -347,6 +359,7 @@ def collate(
     if data.empty:
         out = _empty(_COLLATE_COLUMNS)
         out.attrs["settings"] = settings
+        out.attrs["suppress"] = _not_people()
         return out
 
     keys = ["service", "wave", "statement"]
@@ -395,6 +408,7 @@ def collate(
     out = _sort(out, ["service", "wave", "statement"])
     out = out[_COLLATE_COLUMNS].reset_index(drop=True)
     out.attrs["settings"] = settings
+    out.attrs["suppress"] = _not_people()
     return out
 
 
@@ -569,6 +583,7 @@ def service_scores(
     out.attrs["settings"] = _settings(method=method, halves=halves,
                                       not_applicable=not_applicable,
                                       not_rated="counted as 0, kept in the denominator")
+    out.attrs["suppress"] = _not_people()
     return out
 
 
@@ -620,6 +635,7 @@ def statement_change(
     out = out[_STATEMENT_CHANGE_COLUMNS]
     out.attrs["settings"] = _settings(method=method, halves=halves,
                                       not_applicable=not_applicable)
+    out.attrs["suppress"] = _not_people()
     return out
 
 
@@ -705,6 +721,7 @@ def change(
     out.attrs["settings"] = _settings(method=method, halves=halves,
                                       not_applicable=not_applicable,
                                       test="exact two-sided sign test, ties excluded")
+    out.attrs["suppress"] = _not_people()
     return out
 
 
@@ -834,6 +851,7 @@ def completion(
         else extended_ts.date(), extended_services="all" if allowed is None and extended_ts
         is not None else sorted(allowed or []), waves=list(waves),
         completed_when="latest date among the wave's raters")
+    out.attrs["suppress"] = _not_people()
     return out
 
 
@@ -940,6 +958,7 @@ def priorities(
     out.attrs["settings"] = _settings(n=n, wave=wave, only_unmet=only_unmet, method=method,
                                       halves=halves, not_applicable=not_applicable,
                                       ties="larger rater spread first, then statement ref")
+    out.attrs["suppress"] = _not_people()
     return out
 
 
@@ -1018,6 +1037,7 @@ def shared_gaps(
     out.attrs["settings"] = _settings(gap=gap, gap_below=_GAP_RULES[gap], wave=wave, n=n,
                                       method=method, halves=halves,
                                       not_applicable=not_applicable)
+    out.attrs["suppress"] = _not_people()
     return out
 
 

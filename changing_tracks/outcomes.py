@@ -19,6 +19,13 @@ distributions, medians and IQRs and the share in the top two categories
 Participant ids are issued by each service, so a person is identified by
 service and participant id together; ``n`` columns count such people. Ids
 are used for linking only and never appear in an output.
+
+Every table carries its disclosure-control spec in ``attrs["suppress"]``: the
+keyword arguments for :func:`changing_tracks.disclosure.suppress` (which
+columns are counts, what each statistic rests on, which counts add up within a
+row, and -- when rows are services -- that the services add up to the pooled
+"All services" row or to a total published elsewhere), applied by default by
+:meth:`changing_tracks.reports.Report.publish`.
 """
 
 from __future__ import annotations
@@ -156,6 +163,19 @@ def _settings(**kwargs: Any) -> dict:
     return dict(kwargs)
 
 
+def _across_services(by: Sequence[str], *also: str, additive: list | None = None) -> dict:
+    """``groups``/``total`` when rows are services: people are counted per service, so
+    the services' counts add up to the pooled row (or to a total published elsewhere).
+    Rows per rater do not: raters are named within a service and rate the same people."""
+    if "service" not in by or "rater" in by:
+        return {}
+    spec: dict = {"groups": [[b for b in (*by, *also) if b != "service"]],
+                  "total": {"service": POOLED}}
+    if additive is not None:
+        spec["additive"] = additive
+    return spec
+
+
 # --------------------------------------------------------------------------
 # Distribution
 # --------------------------------------------------------------------------
@@ -203,7 +223,11 @@ def distribution(
         - ``median``, ``q1``, ``q3``, ``iqr`` (q3 - q1)
         - ``n_top2``: ratings of 4 or 5; ``pct_top2`` = 100 x n_top2 / n_ratings
 
-        For disclosure control, every ``pct_*`` rests on ``n_ratings``.
+        For disclosure control (``attrs["suppress"]``) every ``pct_k`` rests on
+        ``n``, ``n_ratings`` and ``n_k`` (``pct_top2`` on ``n_top2``), the
+        median and quartiles on ``n``; ``n_ratings = n_1 + ... + n_5`` and
+        ``n_top2 = n_4 + n_5``; the services' ``n`` and ``n_ratings`` add up
+        to a total published elsewhere.
 
     Examples
     --------
@@ -247,6 +271,16 @@ def distribution(
                                       unit="rating", top_two=list(_TOP_TWO),
                                       derived_from={**{c: "n_ratings" for c in pct_cols},
                                                     "pct_top2": "n_ratings"})
+    out.attrs["suppress"] = {
+        "counts": ["n", "n_ratings", *count_cols, "n_top2"],
+        "derived": {**{f"pct_{k}": ["n", "n_ratings", f"n_{k}"] for k in RATING_VALUES},
+                    "pct_top2": ["n", "n_ratings", "n_top2"],
+                    **{c: "n" for c in ("median", "q1", "q3", "iqr")}},
+        "sums": {"n_ratings": count_cols, "n_top2": [f"n_{k}" for k in _TOP_TWO]},
+        # Across services only the people and ratings add up: linking every rating
+        # value too makes a three-way table whose exact protection is too slow.
+        **_across_services(by, additive=["n", "n_ratings"]),
+    }
     return out
 
 
@@ -346,6 +380,11 @@ def change(
         - ``p_sign``: two-sided exact sign test, ties excluded; missing when
           nothing changed
         - ``unit``, ``note``
+
+        ``attrs["suppress"]``: each ``pct_<category>`` rests on ``n``,
+        ``n_compared`` and its count, ``p_sign`` on the improved and declined
+        counts; ``n_compared = n_improved + n_same + n_declined``; services
+        add up to the pooled row.
     """
     _by = _check_by(by, ("service", "domain", "indicator", "year"))
     if unit not in _UNITS:
@@ -370,6 +409,17 @@ def change(
         for c in ("n", "n_pairs", "n_not_paired", "n_compared", "n_improved", "n_same",
                   "n_declined"):
             out[c] = out[c].astype("int64")
+    categories = ["n_improved", "n_same", "n_declined"]
+    out.attrs["suppress"] = {
+        "counts": ["n", "n_pairs", "n_not_paired", "n_compared", *categories],
+        "derived": {**{f"pct_{c[2:]}": ["n", "n_compared", c] for c in categories},
+                    "median_change": ["n", "n_compared"],
+                    # the sign test's p-value gives away the improved / declined split
+                    "p_sign": ["n", "n_compared", "n_improved", "n_declined"]},
+        "sums": {"n_compared": categories,
+                 ("n" if unit == "participant" else "n_pairs"): ["n_compared"]},
+        **_across_services(_by),
+    }
     out.attrs["settings"] = _settings(
         by=list(_by), unit=unit, pooled=pooled, wave_order=list(OUTCOME_WAVES),
         several_raters="median of the raters at a wave",
@@ -431,6 +481,10 @@ def coverage(
         - ``pct_participants``: 100 x n_participants / n_participants_total
         - ``pct_of_best``: 100 x n_participants / the best domain's
         - ``gap`` (bool), ``note``
+
+        ``attrs["suppress"]``: ``pct_participants`` rests on ``n_participants``
+        and ``n_participants_total``, ``pct_of_best`` on ``n``; services add
+        up to a total published elsewhere.
     """
     _by = _check_by(by, ("service", "year", "wave"))
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
@@ -496,6 +550,16 @@ def coverage(
                   "n_participants_total"):
             out[c] = out[c].astype("int64")
         out["gap"] = out["gap"].astype(bool)
+    # n_indicators_rated and n_indicators count indicators, not people. The share of
+    # people not rated in a domain is about the tutors' recording, so it is not
+    # protected as a complement.
+    out.attrs["suppress"] = {
+        "counts": ["n", "n_ratings", "n_participants", "n_participants_total"],
+        "derived": {"pct_participants": ["n_participants", "n_participants_total"],
+                    "pct_of_best": "n"},
+        "sums": {"n": ["n_participants"]},
+        **_across_services(_by, "domain"),
+    }
     out.attrs["settings"] = _settings(
         by=list(_by), threshold=threshold,
         denominator="participants table" if participants is not None
@@ -580,7 +644,8 @@ def plot_diverging(distribution_table: pd.DataFrame, *, label: Sequence[str] | N
     lim = max(float(np.nanmax(np.abs(np.concatenate([start, left])))), 10.0)
     lim = float(np.ceil(lim / 10) * 10)
     ax.set_xlim(-lim, lim)
-    ticks = np.arange(-lim, lim + 1, 25 if lim > 60 else 10)
+    half = np.arange(0, lim + 1, 25 if lim > 60 else 10)  # symmetric about 0, 0 included
+    ticks = np.concatenate([-half[:0:-1], half])
     ax.set_xticks(ticks, labels=[f"{abs(t):.0f}%" for t in ticks])
     ax.axvline(0, color="0.3", lw=0.8)
     ax.set_yticks(y, labels=labels)

@@ -22,11 +22,13 @@ It works on the ``participants`` (one row per participant and programme year),
 
 Every published table is a tidy table of counts: an integer ``n`` (distinct people the
 row describes) and ``n_*`` count columns, so that :mod:`changing_tracks.disclosure` can
-suppress small numbers. ``DataFrame.attrs["disclosure_args"]`` holds the keyword
-arguments that declare the table to :func:`changing_tracks.disclosure.suppress` (which
+suppress small numbers. ``DataFrame.attrs["suppress"]`` holds the keyword arguments
+that declare the table to :func:`changing_tracks.disclosure.suppress` (the counts, which
 statistic rests on which counts, which counts add up to which, the pooled row as the
-total of the services), so a report can call ``suppress(table, policy,
-**table.attrs["disclosure_args"])``; ``attrs["settings"]`` records the choices made.
+total of the services, activities and settings as categories of their service), which
+:meth:`changing_tracks.reports.Report.publish` applies by default, or call
+``suppress(table, policy, **table.attrs["suppress"])``; ``attrs["settings"]`` records the
+choices made.
 Participant ids are used only to link tables and never appear in a summary.
 
 All computations are vectorised (group ids and ``numpy.bincount``), so that they run on
@@ -337,15 +339,18 @@ def _sort(out: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
 
 
 def _disclosure_args(by: Sequence[str], pooled: bool, derived: dict[str, list[str]], *,
+                     counts: Sequence[str],
                      sums: dict[str, list[str]] | None = None,
                      complements: dict[str, str] | None = None,
                      keep: Sequence[str] = (), groups: Sequence[Sequence[str]] = (),
                      additive: Sequence[str] | None = None,
-                     split: Sequence[str] = ()) -> dict[str, Any]:
-    """Keyword arguments for :func:`changing_tracks.disclosure.suppress` describing a table:
-    the pooled row is the total of the service rows that share the other ``by`` values
-    (and the ``split`` columns)."""
-    args: dict[str, Any] = {"derived": derived}
+                     split: Sequence[str] = (), categories: bool = True) -> dict[str, Any]:
+    """Keyword arguments for :func:`changing_tracks.disclosure.suppress` describing a table
+    (``attrs["suppress"]``): the services' rows add up to the pooled row that shares the
+    other ``by`` values (and the ``split`` columns), or to a total published elsewhere when
+    there is no pooled row; with ``categories``, the activities (settings) of a service add
+    up to its total too (a participant has one activity and setting per year)."""
+    args: dict[str, Any] = {"counts": list(counts), "derived": derived}
     if sums:
         args["sums"] = sums
     if complements:
@@ -353,9 +358,14 @@ def _disclosure_args(by: Sequence[str], pooled: bool, derived: dict[str, list[st
     if keep:
         args["keep"] = list(keep)
     grouping = [list(g) for g in groups]
-    if pooled and "service" in by:
+    if "service" in by:
         grouping.append([b for b in by if b != "service"] + list(split))
-        args["total"] = {"service": POOLED}
+        if pooled:
+            args["total"] = {"service": POOLED}
+    if categories:
+        for dim in ("activity", "setting"):
+            if dim in by:
+                grouping.append([b for b in by if b != dim] + list(split))
     if grouping:
         args["groups"] = grouping
     if additive is not None:
@@ -373,7 +383,7 @@ def _finish(out: pd.DataFrame, columns: Sequence[str], text_columns: Sequence[st
             out[c] = out[c].astype(object).astype("string")
     out = _sort(out, sort_by)
     out.attrs["settings"] = dict(settings)
-    out.attrs["disclosure_args"] = disclosure_args
+    out.attrs["suppress"] = disclosure_args
     return out
 
 
@@ -758,8 +768,15 @@ def reach(participants: pd.DataFrame, attendance: pd.DataFrame | None = None,
     settings = {"first_year": first_year, "pooled": pooled, "by": tuple(by),
                 "person": "service and participant id",
                 "sessions_delivered": "distinct session dates in the group's registers"}
-    args = _disclosure_args(by, pooled, {}, sums={
-        "n_enrolments": ["n_new", "n_continuing", "n_history_unknown"]})
+    # Attendances are the participants' own records: they rest on n. Sessions delivered
+    # describe the service's provision. Without year in ``by`` n counts distinct people,
+    # who can be in two activities in two years: activities then do not add up.
+    sums = {"n_enrolments": ["n_new", "n_continuing", "n_history_unknown"]}
+    if "year" in by:
+        sums["n"] = ["n_enrolments"]  # the same number: hidden together
+    args = _disclosure_args(by, pooled, {"attendances": ["n"]}, sums=sums,
+                            counts=["n", "n_enrolments", "n_new", "n_continuing",
+                                    "n_history_unknown"], categories="year" in by)
     return _finish(res, cols, [*by, "note"], by, settings, args)
 
 
@@ -1196,6 +1213,7 @@ def representation(participants: pd.DataFrame, benchmarks: pd.DataFrame,
     derived.update(expected=["n_known"], share_unknown=["n", "n_unknown"], phase_share=["n"])
     args = _disclosure_args(
         ["service", "year"], pooled, derived, sums={"n": ["n_known", "n_unknown"]},
+        counts=["n", "n_known", "n_unknown", "n_with"],
         complements={"n_with": "n_known"}, keep=["benchmark", "df"],
         groups=[["service", "year", "family"]], split=["characteristic"],
         additive=["n_with", "n", "n_known", "n_unknown"])
@@ -1376,7 +1394,7 @@ def attendance_summary(rates: pd.DataFrame,
     derived = {c: ["n"] for c in ("mean", "sd", "q10", "q1", "median", "q3", "q90", "iqr")}
     derived.update({c: ["n", "n_at_least"] for c in ("share_at_least", "ci_low", "ci_high")})
     args = _disclosure_args(by, pooled, derived, complements={"n_at_least": "n"},
-                            keep=["threshold"])
+                            keep=["threshold"], counts=["n", "n_no_sessions", "n_at_least"])
     return _finish(res, cols, [*by, "note"], by, settings, args)
 
 
@@ -1449,7 +1467,8 @@ def retention(participants: pd.DataFrame, by: str | Sequence[str] = ("service", 
     derived = {c: ["n_ended", "n_completed"] for c in ("share_completed", "ci_low", "ci_high")}
     args = _disclosure_args(by, pooled, derived, sums={
         "n": ["n_completed", "n_withdrew", "n_active", "n_status_unknown"],
-        "n_ended": ["n_completed", "n_withdrew"]})
+        "n_ended": ["n_completed", "n_withdrew"]},
+        counts=["n", "n_completed", "n_withdrew", "n_active", "n_status_unknown", "n_ended"])
     return _finish(res, cols, [*by, "note"], by, settings, args)
 
 
@@ -1526,7 +1545,8 @@ def progression(participants: pd.DataFrame, by: str | Sequence[str] = ("service"
     derived = {c: ["n_known", "n_progressed"] for c in ("share_progressed", "ci_low", "ci_high")}
     args = _disclosure_args(by, pooled, derived, sums={
         "n": ["n_known", "n_unknown"], "n_known": ["n_progressed", "n_none"],
-        "n_progressed": route_cols[1:]})
+        "n_progressed": route_cols[1:]},
+        counts=["n", "n_known", "n_unknown", "n_progressed", *route_cols])
     return _finish(res, cols, [*by, "note"], by, settings, args)
 
 
@@ -1637,8 +1657,12 @@ def equity_gaps(participants: pd.DataFrame, attendance: pd.DataFrame | None = No
         for attendance), ``estimate_group``, ``group_ci_low``, ``group_ci_high``,
         ``estimate_peers``, ``peers_ci_low``, ``peers_ci_high``, ``difference`` (group -
         peers), ``ci_low``, ``ci_high``, ``method``, ``note``.
-        ``attrs["disclosure_args"]`` is keyed by measure (attendance rows have no outcome
-        counts): suppress one measure's rows at a time.
+        ``attrs["suppress"]`` declares the table as a whole: a proportion (and its
+        interval) rests on its side's count and outcome count. Attendance rows have no
+        outcome counts, so when the table holds them their estimates are hidden by that
+        spec (safe, not exact); ``attrs["suppress_by_measure"]`` has the exact spec of
+        each measure for publishing one measure's rows at a time (a mean attendance rests
+        on its side's count only).
     """
     by = _check_by(by)
     groups = [groups] if isinstance(groups, str) else list(groups)
@@ -1735,8 +1759,10 @@ def equity_gaps(participants: pd.DataFrame, attendance: pd.DataFrame | None = No
     settings = {"confidence": confidence, "groups": tuple(groups), "sen_group":
                 "sen support or ehc plan", "among": tuple(statuses), "unrecorded": unrecorded,
                 "check": check, "by": tuple(by)}
-    # Attendance rows have no outcome counts, so each measure is declared on its own: suppress
-    # the rows of one measure at a time with attrs["disclosure_args"][measure].
+    # Attendance rows have no outcome counts, so each measure is declared on its own
+    # (attrs["suppress_by_measure"][measure], for one measure's rows); the table as a
+    # whole gets the proportions' spec, which hides attendance estimates (their outcome
+    # counts are missing): safe for any subset of the rows.
     group_side = {"estimate_group": "n_group", "group_ci_low": "n_group",
                   "group_ci_high": "n_group", "estimate_peers": "n_peers",
                   "peers_ci_low": "n_peers", "peers_ci_high": "n_peers"}
@@ -1751,10 +1777,16 @@ def equity_gaps(participants: pd.DataFrame, attendance: pd.DataFrame | None = No
             derived.update({c: ["n_group", "n_peers", "n_group_outcome", "n_peers_outcome"]
                             for c in ("difference", "ci_low", "ci_high")})
             complements = {"n_group_outcome": "n_group", "n_peers_outcome": "n_peers"}
+        counts = ["n", "n_group", "n_peers", "n_unknown"]
+        if measure != "attendance":
+            counts += ["n_group_outcome", "n_peers_outcome"]
         args[measure] = _disclosure_args(by, pooled, derived, sums={"n": ["n_group", "n_peers"]},
-                                         complements=complements, split=["group", "measure"])
-    return _finish(res, cols, [*by, "group", "measure", "method", "note"],
-                   [*by, "group", "measure"], settings, args)
+                                         complements=complements, split=["group", "measure"],
+                                         counts=counts)
+    out = _finish(res, cols, [*by, "group", "measure", "method", "note"],
+                  [*by, "group", "measure"], settings, dict(args["retention"]))
+    out.attrs["suppress_by_measure"] = args
+    return out
 
 
 # --------------------------------------------------------------------------

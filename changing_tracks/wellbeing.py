@@ -40,8 +40,17 @@ the item wording. Figures and reports that name the scale carry
 
 Tables for publication carry an integer ``n`` (distinct young people) and
 ``n_<something>`` counts, so that :mod:`changing_tracks.disclosure` can suppress
-small numbers. Tables that hold participant ids (:func:`score`, :func:`pair`)
-are working tables and must never be published.
+small numbers. Each also carries its disclosure-control spec in
+``attrs["suppress"]``: the keyword arguments for
+:func:`changing_tracks.disclosure.suppress` (``counts``; ``derived``, what each
+statistic rests on, e.g. ``mean_change`` on ``n`` but ``pct_improved`` on ``n``
+and ``n_improved``; ``sums`` and ``complements`` within a row; ``groups`` and
+``total`` so that a hidden service count cannot be worked out from the pooled
+"All services" row; ``keep`` for published comparators), which
+:meth:`changing_tracks.reports.Report.publish` applies by default. Settings
+columns (``scale``, ``confidence``, ``method``, ``note``...) are never counts.
+Tables that hold participant ids (:func:`score`, :func:`pair`) are working
+tables and must never be published.
 """
 
 from __future__ import annotations
@@ -251,6 +260,73 @@ def _labels(values: pd.Series, missing: str = "not recorded") -> pd.Series:
 def _settings(df: pd.DataFrame, **settings) -> pd.DataFrame:
     df.attrs["settings"] = settings
     return df
+
+
+def _disclosure(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Record the table's disclosure-control spec (kwargs for ``disclosure.suppress``)."""
+    df.attrs["suppress"] = spec
+    return df
+
+
+def _on(bases, *columns: str) -> dict:
+    """``{column: bases}`` for each column: the statistics resting on the same counts."""
+    return {c: bases for c in columns}
+
+
+def _attrition_spec(col: str, pooled_label: str) -> dict:
+    # n_follow_up (anyone with a follow-up questionnaire) is n_paired + n_follow_up_only
+    # plus those whose follow-up was unusable, which is not shown: as a count it could
+    # give away a hidden n_paired, so it is shown only when both its parts are.
+    return {
+        "counts": ["n", "n_baseline", "n_paired", "n_lost", "n_follow_up_only"],
+        "derived": {"n_follow_up": ["n_paired", "n_follow_up_only"],
+                    **_on(["n_baseline", "n_lost"], "pct_lost", "pct_lost_ci_low",
+                          "pct_lost_ci_high")},
+        "sums": {"n": ["n_baseline", "n_follow_up_only"], "n_baseline": ["n_paired", "n_lost"]},
+        "groups": [], "total": {col: pooled_label},
+    }
+
+
+def _completer_spec(col: str, pooled_label: str) -> dict:
+    both = ["n_completers", "n_non_completers"]
+    return {
+        "counts": ["n", *both],
+        "derived": {**_on("n_completers", "mean_completers", "sd_completers"),
+                    **_on("n_non_completers", "mean_non_completers", "sd_non_completers"),
+                    **_on(both, "difference", "ci_low", "ci_high", "t", "df", "p")},
+        "sums": {"n": both},
+        "groups": [], "total": {col: pooled_label},
+    }
+
+
+#: Statistics of :func:`paired_change` resting on the number of pairs ``n``.
+_PAIRED_STATS = ("mean_baseline", "sd_baseline", "mean_follow_up", "sd_follow_up",
+                 "mean_change", "sd_change", "se_change", "ci_low", "ci_high", "t", "df", "p",
+                 "wilcoxon_w", "wilcoxon_p", "d_z", "d_z_ci_low", "d_z_ci_high", "d_av",
+                 "rank_biserial")
+_RC_CATEGORIES = ("improved", "no_reliable_change", "deteriorated")
+
+
+def _change_spec(col: str, pooled_label: str) -> dict:
+    derived = _on("n", *_PAIRED_STATS, "baseline_minus_norm", "norm_ci_low", "norm_ci_high",
+                  "norm_t", "norm_p", "change_beyond_rtm")
+    for cat in _RC_CATEGORIES:
+        derived.update(_on(["n", f"n_{cat}"], f"pct_{cat}", f"pct_{cat}_ci_low",
+                           f"pct_{cat}_ci_high"))
+    for cat in ("warwick_improved", "warwick_deteriorated"):
+        derived[f"pct_{cat}"] = ["n", f"n_{cat}"]
+    return {
+        "counts": ["n", "n_dropped", *(f"n_{c}" for c in _RC_CATEGORIES), "n_warwick_improved",
+                   "n_warwick_deteriorated", "n_outside_validated_age"],
+        "derived": derived,
+        "sums": {"n": [f"n_{c}" for c in _RC_CATEGORIES]},
+        # the rest (e.g. not improved by 3 points, inside the validated age) can be worked out
+        "complements": {"n_warwick_improved": "n", "n_warwick_deteriorated": "n",
+                        "n_outside_validated_age": "n"},
+        # published comparators, not the young people's data
+        "keep": ["norm_mean", "rtm_expected"],
+        "groups": [], "total": {col: pooled_label},
+    }
 
 
 # --------------------------------------------------------------------------
@@ -758,7 +834,9 @@ def attrition(
         no usable follow-up), ``n_follow_up_only`` (follow-up but no baseline),
         ``pct_lost``, ``pct_lost_ci_low``, ``pct_lost_ci_high`` (Wilson, % of
         ``n_baseline``), ``ci_method``, ``note``.
-        For disclosure: ``pct_lost*`` rest on ``n_baseline``.
+        ``attrs["suppress"]``: ``pct_lost*`` rest on ``n_baseline`` and
+        ``n_lost``; ``n = n_baseline + n_follow_up_only``, ``n_baseline =
+        n_paired + n_lost``; the pooled row is the services' total.
     """
     confidence = _check_confidence(confidence)
     people = pair(scored, scale=scale, keep="all", **_check_pair_options(pair_options))
@@ -781,6 +859,7 @@ def attrition(
                      "ci_method": f"Wilson {confidence:.0%}",
                      "note": "" if n_b else "no scored baselines"})
     out = pd.DataFrame(rows)
+    _disclosure(out, _attrition_spec(col, pooled_label))
     return _settings(out, scale=scale, by=by, confidence=confidence,
                      lost="scored baseline without a usable follow-up", **pair_options)
 
@@ -835,7 +914,9 @@ def completer_comparison(
         ``sd_completers``, ``mean_non_completers``, ``sd_non_completers``,
         ``difference`` (completers minus non-completers), ``ci_low``,
         ``ci_high``, ``t``, ``df``, ``p`` (Welch), ``confidence``, ``method``,
-        ``note``.
+        ``note``. ``attrs["suppress"]``: each group's mean and SD rest on its
+        count, the difference and its test on both; ``n = n_completers +
+        n_non_completers``; the pooled row is the services' total.
     """
     confidence = _check_confidence(confidence)
     people = pair(scored, scale=scale, keep="all", **_check_pair_options(pair_options))
@@ -868,7 +949,8 @@ def completer_comparison(
             else:
                 row["p"] = float(2 * _st.t.sf(abs(t), df))
         rows.append(row)
-    return _settings(pd.DataFrame(rows), scale=scale, by=by, confidence=confidence,
+    out = _disclosure(pd.DataFrame(rows), _completer_spec(col, pooled_label))
+    return _settings(out, scale=scale, by=by, confidence=confidence,
                      min_n_for_tests=min_n_for_tests, **pair_options)
 
 
@@ -971,7 +1053,7 @@ def paired_change(
         ``wilcoxon_zero_method``, ``wilcoxon_method``, ``wilcoxon_correction``,
         ``d_z``, ``d_z_ci_low``, ``d_z_ci_high``, ``d_av``,
         ``d_av_standardiser`` (in words), ``rank_biserial``, ``n_dropped``,
-        ``note``.
+        ``note``. ``attrs["suppress"]``: every statistic rests on ``n``.
 
     Examples
     --------
@@ -1060,6 +1142,7 @@ def paired_change(
     out = pd.DataFrame([row], columns=_CHANGE_COLUMNS)
     out["n"] = out["n"].astype(np.int64)
     out["n_dropped"] = out["n_dropped"].astype(np.int64)
+    _disclosure(out, {"counts": ["n", "n_dropped"], "derived": _on("n", *_PAIRED_STATS)})
     return _settings(out, change="follow_up - baseline", confidence=confidence,
                      wilcoxon_zero_method=wilcoxon_zero_method, wilcoxon_method=wilcoxon_method,
                      wilcoxon_correction=bool(wilcoxon_correction),
@@ -1273,7 +1356,13 @@ def change_by(
         - ``n_outside_validated_age`` (paired people below the validated age
           at baseline).
 
-        Every statistic rests on ``n``.
+        For disclosure control (``attrs["suppress"]``) the change statistics,
+        effect sizes and norm comparison rest on ``n`` only; each
+        ``pct_<category>`` (and its CI) rests on ``n`` and ``n_<category>``;
+        ``n = n_improved + n_no_reliable_change + n_deteriorated``; the
+        Warwick counts and ``n_outside_validated_age`` are protected with their
+        complements; ``norm_mean`` and ``rtm_expected`` (published figures)
+        are kept; the pooled row is the total of the services.
     """
     _check_scale(scale)
     _check_frame(data, "data", [])
@@ -1358,6 +1447,7 @@ def change_by(
     out = pd.DataFrame(rows)
     int_cols = [c for c in out.columns if c == "n" or (c.startswith("n_"))]
     out[int_cols] = out[int_cols].astype(np.int64)
+    _disclosure(out, _change_spec(col, pooled_label))
     return _settings(out, scale=scale, by=by, change="follow_up - baseline",
                      confidence=confidence, min_n_for_tests=min_n_for_tests,
                      wilcoxon_zero_method=wilcoxon_zero_method, wilcoxon_method=wilcoxon_method,
@@ -1440,7 +1530,9 @@ def funnel_data(
         (above/below)", "outside 99.8% limits (above/below)"), ``phi``,
         ``overdispersion_p``, ``overdispersion_applied``, ``inflation``,
         ``adjustment``, ``note``. Empty (same columns) with fewer than 2
-        usable services.
+        usable services. ``attrs["suppress"]``: a service's estimate, SE, z,
+        limits and position rest on its ``n``; the services add up to a total
+        published elsewhere.
     """
     if overdispersion not in ("auto", "multiplicative", "none"):
         raise ValueError(f"overdispersion must be 'auto', 'multiplicative' or 'none', "
@@ -1451,10 +1543,17 @@ def funnel_data(
             "lower_998", "upper_998", "position", "phi", "overdispersion_p",
             "overdispersion_applied", "inflation", "adjustment", "note"]
     _check_frame(change_table, "change_table", [by, "n", "mean_change", "sd_change"])
+    # A service's own numbers rest on its n (se and the limits give n away); the
+    # target, SD and over-dispersion pool every service. Services add up to the
+    # pooled total published with change_by.
+    spec = {"counts": ["n"],
+            "derived": _on("n", "mean_change", "se", "z", "lower_95", "upper_95", "lower_998",
+                           "upper_998", "position"),
+            "groups": []}
     svc = _service_rows(change_table, by, pooled_label)
     svc = svc[(svc["n"] >= 2) & svc["sd_change"].notna() & svc["mean_change"].notna()]
     if len(svc) < 2:
-        out = pd.DataFrame(columns=cols)
+        out = _disclosure(pd.DataFrame(columns=cols), spec)
         out.attrs["note"] = "fewer than 2 services with at least 2 paired young people: no funnel"
         return out
     n = svc["n"].to_numpy(float)
@@ -1499,7 +1598,7 @@ def funnel_data(
                          f"sqrt(phi) = {inflation:.3g}" if inflation > 1 else "none")
     dropped = len(_service_rows(change_table, by, pooled_label)) - len(svc)
     out["note"] = f"{dropped} service(s) with fewer than 2 pairs left out" if dropped else ""
-    return _settings(out[cols], by=by, scale=_scale_of(change_table, None),
+    return _settings(_disclosure(out[cols], spec), by=by, scale=_scale_of(change_table, None),
                      overdispersion=overdispersion, winsorize=winsorize,
                      target="pooled mean change (weighted by n)",
                      sd_within="pooled within-service SD of change", limits=(0.95, 0.998))
@@ -1546,6 +1645,8 @@ def forest_data(
         ``weight_fixed``, ``weight_random`` (% weights), ``method``, ``tau2``,
         ``q``, ``q_df``, ``q_p``, ``i2``, ``confidence``, ``note``.
         Empty (same columns) with fewer than 2 usable services.
+        ``attrs["suppress"]``: each row's estimate, SE, CI and weights rest on
+        its ``n``; the services add up to the pooled ``n``.
     """
     confidence = _check_confidence(confidence)
     if method not in _META_METHODS:
@@ -1556,12 +1657,19 @@ def forest_data(
     cols = [by, "kind", "n", "estimate", "se", "ci_low", "ci_high", "weight_fixed",
             "weight_random", "method", "tau2", "q", "q_df", "q_p", "i2", "confidence", "note"]
     _check_frame(change_table, "change_table", [by, "n", "mean_change", "se_change"])
+    # Each row's estimate, SE, CI and weights rest on its n (the weights give n away).
+    # The service rows (kind "service") add up to the pooled rows' n; each pooled row is
+    # a set of its own, so that the two pooled rows are not taken for categories.
+    spec = {"counts": ["n"],
+            "derived": _on("n", "estimate", "se", "ci_low", "ci_high", "weight_fixed",
+                           "weight_random"),
+            "groups": [["kind"]]}
     svc = _service_rows(change_table, by, pooled_label)
     se = svc["se_change"].astype(float)
     svc = svc[se.notna() & (se > 0) & svc["mean_change"].notna()]
     method_name = _META_METHODS[method][1]
     if len(svc) < 2:
-        out = pd.DataFrame(columns=cols)
+        out = _disclosure(pd.DataFrame(columns=cols), spec)
         out.attrs["note"] = "fewer than 2 services with a standard error: no pooled estimate"
         return out
     eff = svc["mean_change"].to_numpy(float)
@@ -1613,7 +1721,7 @@ def forest_data(
     out["i2"] = i2
     out["confidence"] = confidence
     out["n"] = out["n"].astype(np.int64)
-    return _settings(out[cols], by=by, scale=_scale_of(change_table, None),
+    return _settings(_disclosure(out[cols], spec), by=by, scale=_scale_of(change_table, None),
                      method=method_name, confidence=confidence,
                      tau2_raw=float(res.tau2))
 
@@ -1664,7 +1772,8 @@ def shrunken_estimates(
         (pooled row only), ``group_var``, ``residual_var``, ``llf``,
         ``optimiser``, ``optimisers_compared``, ``method``, ``note``.
         With fewer than 2 services or 3 people: raw means only, a note, NaN
-        estimates.
+        estimates. ``attrs["suppress"]``: each row's estimates rest on its
+        ``n``; the services add up to the pooled row.
     """
     confidence = _check_confidence(confidence)
     _check_frame(pairs, "pairs", [by, value])
@@ -1681,6 +1790,12 @@ def shrunken_estimates(
             "optimisers_compared", "method", "note"]
     method_text = ("REML random-intercept model (statsmodels MixedLM); Wald z, not t "
                    "(no Kenward-Roger)")
+    # Each row's estimates rest on its n (the shrinkage gives n away); the services add
+    # up to the pooled row (variance components and llf pool every service).
+    spec = {"counts": ["n"],
+            "derived": _on("n", "mean_change", "estimate", "random_effect", "shrinkage", "se",
+                           "z", "p", "ci_low", "ci_high"),
+            "groups": [], "total": {"kind": "pooled (model intercept)"}}
     base = pd.DataFrame({by: groups, "kind": "service",
                          "n": [int((df["g"] == g).sum()) for g in groups],
                          "mean_change": [df.loc[df["g"] == g, "y"].mean() for g in groups]})
@@ -1692,7 +1807,7 @@ def shrunken_estimates(
                        "no model fitted")
         out.attrs["note"] = out["note"].iloc[0] if len(out) else (
             "no paired young people: no model fitted")
-        return out
+        return _disclosure(out, spec)
 
     fits = {}
     for opt in optimisers:
@@ -1714,7 +1829,7 @@ def shrunken_estimates(
         out["method"] = method_text
         out["optimisers_compared"] = compared
         out["note"] = "every optimiser failed: no model estimates"
-        return out
+        return _disclosure(out, spec)
     best_name = max(good, key=lambda k: good[k].llf)
     best = good[best_name]
     mu = float(best.fe_params[0])
@@ -1751,6 +1866,7 @@ def shrunken_estimates(
     out["method"] = method_text
     out["note"] = note
     out["n"] = out["n"].astype(np.int64)
+    _disclosure(out, spec)
     return _settings(out, by=by, value=value, optimisers=tuple(optimisers),
                      confidence=confidence, reml=True,
                      intercept_se="GLS formula given the REML variance components")
@@ -1788,17 +1904,25 @@ def kruskal_dunn(
         ``mean_rank_a``, ``mean_rank_b``, ``statistic`` (H or z, z signed as
         a minus b), ``df``, ``p``, ``p_adjusted``, ``adjustment``, ``note``.
         Empty (same columns) with fewer than 2 services.
+        ``attrs["suppress"]``: the group sizes ``n_a`` and ``n_b`` are the
+        counts; ``n``, the mean ranks and the tests are hidden with them.
     """
     if adjust not in ("holm", "fdr_bh"):
         raise ValueError(f"adjust must be 'holm' or 'fdr_bh', not {adjust!r}")
     _check_frame(pairs, "pairs", [by, value])
     cols = ["test", "group_a", "group_b", "n", "n_a", "n_b", "mean_rank_a", "mean_rank_b",
             "statistic", "df", "p", "p_adjusted", "adjustment", "note"]
+    # A service's size recurs in every Dunn row that names it: the sizes n_a and n_b are
+    # the counts (a small one is hidden wherever it appears); n = n_a + n_b and each
+    # row's ranks and tests are hidden with them, never another service's size.
+    spec = {"counts": ["n_a", "n_b"],
+            "derived": {"n": ["n_a", "n_b"], "mean_rank_a": "n_a", "mean_rank_b": "n_b",
+                        **_on(["n_a", "n_b"], "statistic", "p", "p_adjusted")}}
     df = pd.DataFrame({"g": _labels(pairs[by]).to_numpy(), "y": _floats(pairs[value])})
     df = df[df["y"].notna()]
     groups = sorted(df["g"].unique())
     if len(groups) < 2:
-        out = pd.DataFrame(columns=cols)
+        out = _disclosure(pd.DataFrame(columns=cols), spec)
         out.attrs["note"] = "fewer than 2 services with a change score: no comparison"
         return out
     N = len(df)
@@ -1834,7 +1958,7 @@ def kruskal_dunn(
     dunn = out["test"] == "Dunn"
     out.loc[dunn, "p_adjusted"] = adjust_p(out.loc[dunn, "p"].to_numpy(float), method=adjust)
     out[["n", "n_a", "n_b"]] = out[["n", "n_a", "n_b"]].astype(np.int64)
-    return _settings(out, by=by, value=value, adjust=adjust,
+    return _settings(_disclosure(out, spec), by=by, value=value, adjust=adjust,
                      purpose="secondary, descriptive; not a ranking of services")
 
 

@@ -46,13 +46,17 @@ out (their number is in ``attrs["unmatched_cpd"]``). Rows pooled over services
 carry ``service`` = ``"All services"`` (:data:`POOLED`) and are added per year
 when a year has more than one service. Percentages are 0-100 and intervals
 are Wilson 95% intervals (``ci_method``). Staff groups are small: every
-derived statistic comes with the count it rests on so that the
-disclosure module can suppress it: ``attrs["counts"]`` lists the count columns and
-``attrs["derived"]`` maps each derived column to the count it rests on, ready for
-``disclosure.suppress(table, counts=table.attrs["counts"],
-derived=table.attrs["derived"])``. The stage tables count services, which are
-named in the reports and are not people: their ``attrs["counts"]`` is empty.
-``attrs["settings"]`` records the choices.
+derived statistic comes with the counts it rests on so that the disclosure
+module can suppress it. ``attrs["suppress"]`` holds the keyword arguments for
+:func:`changing_tracks.disclosure.suppress` (``counts``: the counts of tutors;
+``derived``: what each statistic rests on; ``sums`` and ``complements``
+within a row; ``groups`` and ``total``: the services add up to the "All
+services" row of their year), which
+:meth:`changing_tracks.reports.Report.publish` applies by default, or call
+``disclosure.suppress(table, **table.attrs["suppress"])``. The stage tables
+count services, which are named in the reports and are not people: their
+``attrs["suppress"]["counts"]`` is empty. ``attrs["settings"]`` records the
+choices.
 
 Terms (for :func:`reflective_regularity` and :func:`cpd_format`): autumn
 September-December, spring January-March, summer April-August
@@ -161,7 +165,8 @@ _FORMAT_COLUMNS = ["service", "year", "term", "format", "n", "n_sessions", "n_me
 _DIVERSITY_COLUMNS = ["service", "year", "characteristic", "n", "n_with", "n_unknown", "pct",
                       "ci_low", "ci_high", "n_participants", "n_participants_with",
                       "n_participants_unknown", "pct_participants", "pct_population", "phase",
-                      "ratio_participants", "ratio_population", "min_n", "ci_method", "note"]
+                      "ratio_participants", "ratio_population", "min_n", "ci_method", "note",
+                      "family"]
 _BREADTH_COLUMNS = ["service", "year", "kind", "n", "n_unknown", "n_mentions", "n_distinct",
                     "n_categories", "shannon", "evenness", "top", "evenness_base", "note"]
 _SHARE_COLUMNS = ["service", "year", "kind", "value", "n", "n_with", "pct", "ci_low",
@@ -214,12 +219,11 @@ def _empty(columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _finish(out: pd.DataFrame, columns: Sequence[str], ints: Sequence[str],
-            settings: dict, derived: dict | None = None,
-            counts: Sequence[str] | None = None) -> pd.DataFrame:
+            settings: dict, spec: dict | None = None) -> pd.DataFrame:
     """Columns in order, whole-number columns as Int64, and the attrs for disclosure.
 
-    ``counts`` (default: ``ints``) are the counts of people the disclosure module
-    checks; ``derived`` maps each statistic to the count it rests on.
+    ``spec`` is the table's ``attrs["suppress"]``: keyword arguments for
+    :func:`changing_tracks.disclosure.suppress` (default: no counts of people).
     """
     out = out.reindex(columns=list(columns)) if len(out) else _empty(columns)
     for c in ints:
@@ -228,9 +232,24 @@ def _finish(out: pd.DataFrame, columns: Sequence[str], ints: Sequence[str],
                 else pd.Series(dtype="Int64")
     out = out.reset_index(drop=True)
     out.attrs["settings"] = settings
-    out.attrs["counts"] = list(ints if counts is None else counts)
-    out.attrs["derived"] = dict(derived or {})
+    out.attrs["suppress"] = dict(spec) if spec is not None else _not_people()
     return out
+
+
+def _not_people() -> dict:  # noqa: N802 - reads as a constant
+    """Spec of the stage tables: they count services (or self-placements), not people."""
+    return {"counts": [], "derived": {}}
+
+
+def _on(bases, *columns: str) -> dict:
+    """``{column: bases}`` for each column: statistics resting on the same counts."""
+    return {c: bases for c in columns}
+
+
+def _across_services(*also: str) -> dict:
+    """Services add up to the "All services" row of their year (and of ``also``):
+    a tutor belongs to one service per year."""
+    return {"groups": [["year", *also]], "total": {"service": POOLED}}
 
 
 def _years_wanted(year: str | Sequence[str] | None) -> list[str] | None:
@@ -381,7 +400,7 @@ def stage_journey(stages: pd.DataFrame) -> pd.DataFrame:
     data = _stages(stages)
     settings = {"steps": dict(_STEP)}
     if data.empty:
-        return _finish(data, _JOURNEY_COLUMNS, ["n"], settings, counts=[])
+        return _finish(data, _JOURNEY_COLUMNS, ["n"], settings)
     base = data[data["wave"] == "baseline"].set_index(["service", "area"])
     follow = data[data["wave"] == "follow-up"].set_index(["service", "area"])
     keys = sorted(set(base.index) | set(follow.index),
@@ -406,7 +425,7 @@ def stage_journey(stages: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows)
     for c in ("step_baseline", "step_follow_up", "steps"):
         out[c] = pd.array(out[c].astype(object).where(out[c].notna(), None), dtype="Int64")
-    return _finish(out, _JOURNEY_COLUMNS, ["n"], settings, counts=[])
+    return _finish(out, _JOURNEY_COLUMNS, ["n"], settings)
 
 
 def journey_summary(journey: pd.DataFrame) -> pd.DataFrame:
@@ -447,7 +466,7 @@ def journey_summary(journey: pd.DataFrame) -> pd.DataFrame:
                      "pct_moved_back": float(_pct(get("moved back"), n)),
                      "steps_total": int(pd.to_numeric(sub["steps"]).fillna(0).sum())})
     counts = [c for c in _JOURNEY_SUMMARY_COLUMNS if c.startswith("n")] + ["steps_total"]
-    return _finish(pd.DataFrame(rows), _JOURNEY_SUMMARY_COLUMNS, counts, {}, counts=[])
+    return _finish(pd.DataFrame(rows), _JOURNEY_SUMMARY_COLUMNS, counts, {})
 
 
 def stage_grid(stages: pd.DataFrame, wave: str = "latest") -> pd.DataFrame:
@@ -481,7 +500,7 @@ def stage_grid(stages: pd.DataFrame, wave: str = "latest") -> pd.DataFrame:
         data = data[data["wave"] == wave]
     data = data.assign(n=1, _a=data["area"].map(STAGE_AREAS.index))
     data = data.sort_values(["service", "_a"], kind="stable")
-    return _finish(data, _GRID_COLUMNS, ["n", "step"], {"wave": wave}, counts=[])
+    return _finish(data, _GRID_COLUMNS, ["n", "step"], {"wave": wave})
 
 
 def pivot_stage_grid(grid: pd.DataFrame, value: str = "stage") -> pd.DataFrame:
@@ -502,10 +521,12 @@ def pivot_stage_grid(grid: pd.DataFrame, value: str = "stage") -> pd.DataFrame:
     _require(grid, ["service", "area", value], "grid")
     _choice(value, ("stage", "step", "wave"), "value")
     if grid.empty:
-        return pd.DataFrame(index=pd.Index([], name="service"))
-    table = grid.pivot(index="service", columns="area", values=value)
-    table = table.reindex(columns=_area_order(table.columns))
-    table.columns.name = None
+        table = pd.DataFrame(index=pd.Index([], name="service"))
+    else:
+        table = grid.pivot(index="service", columns="area", values=value)
+        table = table.reindex(columns=_area_order(table.columns))
+        table.columns.name = None
+    table.attrs["suppress"] = _not_people()
     return table
 
 
@@ -551,7 +572,7 @@ def early_stage_areas(stages: pd.DataFrame, early: Sequence[str] = ("exclusion",
         out["_a"] = out["area"].map(STAGE_AREAS.index)
         out = out.sort_values(["pct_early", "_a"], ascending=[False, True], kind="stable")
     counts = ["n", "n_early", *[f"n_{s}" for s in STAGES]]
-    return _finish(out, _EARLY_COLUMNS, counts, {"early": early, "wave": wave}, counts=[])
+    return _finish(out, _EARLY_COLUMNS, counts, {"early": early, "wave": wave})
 
 
 # --------------------------------------------------------------------------
@@ -598,9 +619,16 @@ def cpd_participation(tutors: pd.DataFrame, cpd: pd.DataFrame,
     sessions, unmatched = _attendance(roster, cpd, year)
     settings = {"year": year, "reflection_topic": reflection_topic, "ci_method": "wilson",
                 "confidence": confidence}
-    disclosure = {c: "n" for c in ("pct_any_cpd", "ci_low_any_cpd", "ci_high_any_cpd",
-                                   "pct_reflection", "ci_low_reflection",
-                                   "ci_high_reflection")}
+    disclosure = {
+        "counts": ["n", "n_any_cpd", "n_reflection", "n_no_cpd"],
+        "derived": {**_on(["n", "n_any_cpd"], "pct_any_cpd", "ci_low_any_cpd",
+                          "ci_high_any_cpd"),
+                    **_on(["n", "n_reflection"], "pct_reflection", "ci_low_reflection",
+                          "ci_high_reflection")},
+        "sums": {"n": ["n_any_cpd", "n_no_cpd"]},
+        "complements": {"n_reflection": "n"},  # tutors without critical reflection
+        **_across_services(),
+    }
     any_cpd = set(zip(sessions["tutor"], sessions["year"]))
     refl = sessions[sessions["topic"] == reflection_topic]
     reflected = set(zip(refl["tutor"], refl["year"]))
@@ -681,12 +709,17 @@ def cpd_summary(tutors: pd.DataFrame, cpd: pd.DataFrame,
         out["hours_per_tutor"] = np.where(out["n"] > 0, out["hours"] / out["n"].clip(1), np.nan)
         out["hours_per_attendee"] = np.where(out["n_attended"] > 0,
                                              out["hours"] / out["n_attended"].clip(1), np.nan)
+    # Sessions, meetings and hours are the attendees' records: they rest on n_attended.
+    # Topic rows do not add up to "all topics" (a tutor can attend several topics).
     out = _finish(out, _SUMMARY_COLUMNS, ["n", "n_attended", "n_sessions", "n_meetings"],
                   {"year": year, "topics": topics},
-                  {"pct_attended": "n", "sessions_per_tutor": "n", "hours_per_tutor": "n",
-                   "hours_per_attendee": "n_attended", "hours": "n_attended",
-                   "n_sessions": "n_attended", "n_meetings": "n_attended"},
-                  counts=["n", "n_attended"])
+                  {"counts": ["n", "n_attended"],
+                   "derived": {**_on(["n", "n_attended"], "pct_attended", "sessions_per_tutor",
+                                     "hours_per_tutor"),
+                               **_on("n_attended", "hours_per_attendee", "hours",
+                                     "n_sessions", "n_meetings")},
+                   "complements": {"n_attended": "n"},  # tutors who did not attend
+                   **_across_services("topic")})
     out.attrs["unmatched_cpd"] = unmatched
     return out
 
@@ -784,7 +817,10 @@ def reflective_regularity(tutors: pd.DataFrame, cpd: pd.DataFrame,
                   ["n", "n_regular", "n_some", "n_none", "n_not_offered"],
                   {"year": year, "topic": topic, "active": active, "min_sessions": min_sessions,
                    "terms": dict(TERM_MONTHS), "ci_method": "wilson", "confidence": confidence},
-                  {"pct_regular": "n", "ci_low": "n", "ci_high": "n"})
+                  {"counts": ["n", "n_regular", "n_some", "n_none", "n_not_offered"],
+                   "derived": _on(["n", "n_regular"], "pct_regular", "ci_low", "ci_high"),
+                   "sums": {"n": ["n_regular", "n_some", "n_none"]},
+                   **_across_services()})
     out.attrs["unmatched_cpd"] = unmatched
     return out
 
@@ -854,12 +890,17 @@ def cpd_format(cpd: pd.DataFrame, tutors: pd.DataFrame | None = None, *,
         with np.errstate(invalid="ignore", divide="ignore"):
             out["pct_hours"] = np.where(out["hours_total"] > 0,
                                         100 * out["hours"] / out["hours_total"], np.nan)
+    # Sessions and hours are the tutors' records: they rest on the tutors counted (n for
+    # this format, n_total for both); a share rests on both. Tutors doing both formats
+    # are in both n, so the formats do not add up to n_total.
     out = _finish(out, _FORMAT_COLUMNS,
                   ["n", "n_sessions", "n_meetings", "n_total", "n_sessions_total"],
                   {"by": by, "terms": dict(TERM_MONTHS)},
-                  {"n_sessions": "n", "n_meetings": "n", "hours": "n", "pct_sessions": "n",
-                   "pct_hours": "n", "n_sessions_total": "n_total", "hours_total": "n_total"},
-                  counts=["n", "n_total"])
+                  {"counts": ["n", "n_total"],
+                   "derived": {**_on("n", "n_sessions", "n_meetings", "hours"),
+                               **_on(["n", "n_total"], "pct_sessions", "pct_hours"),
+                               **_on("n_total", "n_sessions_total", "hours_total")},
+                   **_across_services("term", "format")})
     out.attrs["unmatched_cpd"] = unmatched
     return out
 
@@ -867,6 +908,11 @@ def cpd_format(cpd: pd.DataFrame, tutors: pd.DataFrame | None = None, *,
 # --------------------------------------------------------------------------
 # Workforce diversity and breadth
 # --------------------------------------------------------------------------
+
+def _family(characteristic: str) -> str:
+    """``"ethnicity"``, ``"sex"`` or ``"disability"``: characteristics whose counts add up."""
+    return characteristic.split("_", 1)[0]
+
 
 def _has(series: pd.Series, value: object) -> tuple[np.ndarray, np.ndarray]:
     """(known mask, has-characteristic mask) for one column."""
@@ -917,9 +963,10 @@ def workforce_diversity(tutors: pd.DataFrame, participants: pd.DataFrame | None 
     whose characteristic is recorded (``n``); those not recorded are counted
     in ``n_unknown`` and left out of the share. Staff groups are small, so:
 
-    * every share comes with its counts (``attrs["derived"]`` maps each
-      derived column to its count column), for the disclosure module to
-      suppress (threshold 10 by default, domain.md §6);
+    * every share comes with its counts (``attrs["suppress"]`` says which
+      counts each share rests on, that the services add up to the pooled
+      row and that the categories of a ``family`` add up to ``n``), for the
+      disclosure module to suppress (threshold 10 by default, domain.md §6);
     * no ratio is computed when fewer than ``min_n`` tutors (or participants)
       have the characteristic recorded -- the ``note`` column says so.
 
@@ -969,7 +1016,9 @@ def workforce_diversity(tutors: pd.DataFrame, participants: pd.DataFrame | None 
         ``n_participants_unknown``, ``pct_participants``, ``pct_population``
         (0-100), ``phase``, ``ratio_participants`` (workforce % / participant
         %), ``ratio_population`` (workforce % / population %), ``min_n``,
-        ``ci_method``, ``note`` (why a comparison is blank).
+        ``ci_method``, ``note`` (why a comparison is blank), ``family``
+        (``"ethnicity"``, ``"sex"`` or ``"disability"``: the characteristics
+        whose counts add up, for disclosure control).
     """
     _require(tutors, ["tutor", "service", "year"], "tutors")
     characteristics = list(characteristics)
@@ -1067,16 +1116,31 @@ def workforce_diversity(tutors: pd.DataFrame, participants: pd.DataFrame | None 
         for c in ("pct_participants", "pct_population", "ratio_participants",
                   "ratio_population"):
             out[c] = out[c].astype(float)
+    if len(out):
+        out["family"] = out["characteristic"].map(_family)
+    both = ["n", "n_with", "n_participants", "n_participants_with"]
     return _finish(out, _DIVERSITY_COLUMNS,
                    ["n", "n_with", "n_unknown", "n_participants", "n_participants_with",
                     "n_participants_unknown", "min_n"],
                    {"year": year, "characteristics": characteristics, "phase": phases,
                     "min_n": min_n, "ci_method": "wilson", "confidence": confidence},
-                   {"pct": "n", "ci_low": "n", "ci_high": "n",
-                    "pct_participants": "n_participants",
-                    "ratio_participants": ["n", "n_participants"], "ratio_population": "n"},
-                   counts=["n", "n_with", "n_unknown", "n_participants", "n_participants_with",
-                           "n_participants_unknown"])
+                   {"counts": ["n", "n_with", "n_unknown", "n_participants",
+                               "n_participants_with", "n_participants_unknown"],
+                    "derived": {**_on(["n", "n_with"], "pct", "ci_low", "ci_high",
+                                      "ratio_population"),
+                                "pct_participants": ["n_participants", "n_participants_with"],
+                                "ratio_participants": both},
+                    # 36 of 40 with a characteristic says 4 without it
+                    "complements": {"n_with": "n", "n_participants_with": "n_participants"},
+                    # the local population's share is a published figure
+                    "keep": ["pct_population"],
+                    # services add up to the pooled row; the categories of one family
+                    # (the ethnic groups; female and male) add up to n. The not-recorded
+                    # counts repeat on every row of a family, so they are left out of
+                    # these sums (their protection across services is the price).
+                    "groups": [["year", "characteristic"], ["year", "service", "family"]],
+                    "total": {"service": POOLED},
+                    "additive": ["n", "n_with", "n_participants", "n_participants_with"]})
 
 
 def _lists(tutors: pd.DataFrame, kind: str, year) -> pd.DataFrame:
@@ -1164,8 +1228,10 @@ def genre_breadth(tutors: pd.DataFrame, year: str | Sequence[str] | None = None,
             out["n_categories"].notna(), None), dtype="Int64")
     return _finish(out, _BREADTH_COLUMNS, ["n", "n_unknown", "n_mentions", "n_distinct"],
                    {"year": year, "kinds": kinds, "evenness": evenness, "log": "natural"},
-                   {"n_mentions": "n", "n_distinct": "n", "shannon": "n", "evenness": "n",
-                    "top": "n"}, counts=["n", "n_unknown"])
+                   {"counts": ["n", "n_unknown"],
+                    "derived": _on("n", "n_mentions", "n_distinct", "shannon", "evenness",
+                                   "top"),
+                    **_across_services("kind")})
 
 
 def genre_shares(tutors: pd.DataFrame, year: str | Sequence[str] | None = None, *,
@@ -1212,7 +1278,9 @@ def genre_shares(tutors: pd.DataFrame, year: str | Sequence[str] | None = None, 
     return _finish(out, _SHARE_COLUMNS, ["n", "n_with"],
                    {"year": year, "kinds": kinds, "ci_method": "wilson",
                     "confidence": confidence},
-                   {"pct": "n", "ci_low": "n", "ci_high": "n"})
+                   {"counts": ["n", "n_with"],
+                    "derived": _on(["n", "n_with"], "pct", "ci_low", "ci_high"),
+                    **_across_services("kind", "value")})
 
 
 # --------------------------------------------------------------------------

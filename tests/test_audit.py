@@ -510,3 +510,60 @@ def test_plot_dumbbell_and_disagreement(ratings):
 def test_docstring_examples():
     result = doctest.testmod(audit, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+# --------------------------------------------------------------------------
+# Disclosure-control specs: audit tables count statements, raters and services
+# --------------------------------------------------------------------------
+
+def _all_tables(ratings):
+    return {
+        "collate": audit.collate(ratings, statements=STATEMENTS),
+        "service_scores": audit.service_scores(ratings, STATEMENTS),
+        "statement_change": audit.statement_change(ratings, STATEMENTS),
+        "change": audit.change(ratings, STATEMENTS),
+        "completion": audit.completion(ratings),
+        "priorities": audit.priorities(ratings, STATEMENTS),
+        "shared_gaps": audit.shared_gaps(ratings, STATEMENTS),
+    }
+
+
+def test_every_audit_table_declares_no_counts_of_people(ratings):
+    for name, table in _all_tables(ratings).items():
+        assert table.attrs["suppress"] == {"counts": [], "derived": {}}, name
+        # survives row filtering
+        first = table[table.index == table.index[0]]
+        assert first.attrs["suppress"] == {"counts": [], "derived": {}}, name
+    empty = audit.collate(ratings.iloc[0:0])
+    assert empty.attrs["suppress"] == {"counts": [], "derived": {}}
+
+
+def test_small_rater_and_statement_counts_are_not_suppressed(ratings):
+    from changing_tracks.disclosure import suppress
+
+    # Alpha has 3 baseline raters; its section scores rest on 1-2 statements: these
+    # describe the organisation, not young people, so nothing is hidden.
+    scores = audit.service_scores(ratings, STATEMENTS)
+    total = scores[(scores["service"] == "alpha") & (scores["wave"] == "baseline")
+                   & (scores["section"] == "Total")]
+    assert total["n_raters"].iloc[0] == 3 and total["n_not_applicable"].iloc[0] == 2
+    shown = suppress(scores, **scores.attrs["suppress"])
+    assert not shown.isin(["c"]).any().any()
+    pd.testing.assert_series_equal(shown["score"], scores["score"])
+    # Without the spec the n / n_* columns would be taken for people and hidden.
+    assert suppress(scores, derived={}).isin(["c"]).any().any()
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_publishing_the_sample_audit_tables(sample_dir):
+    from changing_tracks.reports import open_report
+
+    report = open_report(sample_dir, "2019-20")
+    ratings, statements = report.table("audit_ratings"), report.table("audit_statements")
+    tables = [audit.service_scores(ratings, statements), audit.change(ratings, statements),
+              audit.completion(ratings), audit.priorities(ratings, statements),
+              audit.shared_gaps(ratings, statements)]
+    for table in tables:
+        published = report.publish(table, people="raters")
+        assert len(published.table) == len(table)
+        assert not published.table.isin(["c"]).any().any()

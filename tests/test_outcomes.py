@@ -256,3 +256,119 @@ def test_plot_change(ratings):
 def test_docstring_examples():
     result = doctest.testmod(outcomes, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+# --------------------------------------------------------------------------
+# Disclosure-control specs (attrs["suppress"])
+# --------------------------------------------------------------------------
+
+_SPEC_KEYS = {"counts", "derived", "sums", "complements", "groups", "total", "keep", "additive"}
+
+
+def _spec_columns(spec: dict) -> set:
+    cols = set(spec.get("counts", []))
+    for stat, bases in spec.get("derived", {}).items():
+        cols |= {stat, *([bases] if isinstance(bases, str) else bases)}
+    for whole, parts in spec.get("sums", {}).items():
+        cols |= {whole, *parts}
+    for part, whole in spec.get("complements", {}).items():
+        cols |= {part, whole}
+    for grouping in spec.get("groups") or []:
+        cols |= {grouping} if isinstance(grouping, str) else set(grouping)
+    cols |= set(spec.get("total", {})) | set(spec.get("keep", [])) | set(spec.get("additive") or [])
+    return cols
+
+
+def assert_spec(table: pd.DataFrame, settings: set = frozenset()) -> dict:
+    """Spec present, naming only existing columns; every numeric column not a setting is
+    declared as a count or a statistic."""
+    spec = table.attrs["suppress"]
+    assert set(spec) <= _SPEC_KEYS and {"counts", "derived"} <= set(spec)
+    assert _spec_columns(spec) <= set(table.columns), _spec_columns(spec) - set(table.columns)
+    assert all(c == "n" or c.startswith("n_") for c in spec["counts"])
+    declared = set(spec["counts"]) | set(spec["derived"]) | set(spec.get("keep", []))
+    numeric = {c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
+               and not pd.api.types.is_bool_dtype(table[c])}
+    assert numeric - declared <= set(settings), numeric - declared - set(settings)
+    return spec
+
+
+def _shown(table):
+    from changing_tracks.disclosure import suppress
+
+    return suppress(table, **table.attrs["suppress"])
+
+
+def test_disclosure_specs_name_existing_columns(ratings):
+    for by in (("domain", "indicator", "service", "wave"), ("domain",), ("service", "rater")):
+        spec = assert_spec(outcomes.distribution(ratings, INDICATORS, by=by))
+        assert ("groups" in spec) == (by[0] == "domain" and "service" in by)
+    for by, unit in ((("service", "domain"), "participant"), (("domain",), "pair"),
+                     (("service", "indicator", "year"), "pair")):
+        spec = assert_spec(outcomes.change(ratings, INDICATORS, by=by, unit=unit))
+    spec = assert_spec(outcomes.change(ratings, INDICATORS))
+    assert spec["derived"]["pct_improved"] == ["n", "n_compared", "n_improved"]
+    assert spec["sums"]["n_compared"] == ["n_improved", "n_same", "n_declined"]
+    assert spec["total"] == {"service": "All services"} and spec["groups"] == [["domain"]]
+    cov = outcomes.coverage(ratings, INDICATORS)
+    spec = assert_spec(cov, {"n_indicators_rated", "n_indicators"})
+    assert "n_indicators" not in spec["counts"]  # indicators, not people
+    # empty tables carry the spec; row filtering keeps it
+    assert "suppress" in outcomes.change(ratings.iloc[0:0], INDICATORS).attrs
+    assert cov[cov["service"] == "h"].attrs["suppress"] == cov.attrs["suppress"]
+
+
+def _eleven(changes, service="h", first="p"):
+    """Eleven (or len(changes)) young people rated on P1 at baseline 3 and at follow-up."""
+    rows = []
+    for i, d in enumerate(changes):
+        rows += [(service, f"{first}{i}", "P1", "baseline", 3, "t1"),
+                 (service, f"{first}{i}", "P1", "follow-up", 3 + d, "t1")]
+    frame = pd.DataFrame(rows, columns=["service", "participant", "indicator", "wave", "rating",
+                                        "rater"])
+    frame["rating"] = frame["rating"].astype("Int64")
+    return frame
+
+
+def test_change_n11_with_three_declined_shows_what_rests_on_n():
+    r = _eleven([1] * 8 + [-1] * 3)
+    t = outcomes.change(r, INDICATORS)
+    assert t[["n", "n_improved", "n_same", "n_declined"]].iloc[0].tolist() == [11, 8, 0, 3]
+    row = _shown(t).iloc[0]
+    assert row["n"] == 11 and row["n_compared"] == 11 and row["median_change"] == 1.0
+    for col in ("n_declined", "pct_declined", "n_improved", "pct_improved", "p_sign"):
+        assert row[col] == "c", col
+    assert row["n_same"] == 0
+    # distribution at follow-up: 8 rated 4, 3 rated 2; the median rests on n only
+    d = outcomes.distribution(r, INDICATORS)
+    fu = _shown(d[d["wave"] == "follow-up"]).iloc[0]
+    assert (fu["n"], fu["n_ratings"], fu["median"]) == (11, 11, 4.0)
+    assert fu["n_2"] == "c" and fu["pct_2"] == "c" and fu["pct_top2"] == "c"
+    assert fu["n_1"] == 0 and fu["pct_1"] == 0.0
+
+
+def test_change_protects_a_small_service_against_the_pooled_row():
+    r = pd.concat([_eleven([1] * 20, "e", "e"), _eleven([1] * 8, "h", "h"),
+                   _eleven([1] * 15, "w", "w")], ignore_index=True)
+    out = _shown(outcomes.change(r, INDICATORS)).set_index("service")
+    assert out.loc["All services", "n"] == 43 and out.loc["h", "n"] == "c"
+    # 43 - 20 - 15 would give h's 8 away: the next smallest service is hidden too.
+    assert out.loc["w", "n"] == "c" and out.loc["e", "n"] == 20
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_publishing_the_sample_outcome_tables(sample_dir):
+    from changing_tracks.reports import open_report
+
+    report = open_report(sample_dir, "2019-20")
+    r, ind = report.table("outcome_ratings"), report.table("outcome_indicators")
+    tables = [outcomes.distribution(r, ind, by=("domain", "service", "wave")),
+              outcomes.distribution(r, ind, by=("domain", "wave")),
+              outcomes.change(r, ind), outcomes.change(r, ind, by=("domain",)),
+              outcomes.coverage(r, ind, report.table("participants"))]
+    for table in tables:
+        assert len(report.publish(table).table) == len(table)
+    change = tables[2]
+    one = change[change["service"] == "essex"]
+    assert one.attrs["suppress"] == change.attrs["suppress"]
+    report.publish(one)

@@ -524,7 +524,7 @@ def test_attendance_summary_by_hand(register):
     assert strict["n_at_least"].iloc[0] == 1
     with pytest.raises(ValueError, match="threshold"):
         P.attendance_summary(rates, threshold=75)
-    assert s.attrs["disclosure_args"]["derived"]["share_at_least"] == ["n", "n_at_least"]
+    assert s.attrs["suppress"]["derived"]["share_at_least"] == ["n", "n_at_least"]
 
 
 # --------------------------------------------------------------------------
@@ -644,7 +644,7 @@ def test_equity_gaps_pooled_and_without_registers(equity_data):
     assert pooled["n_group"] == s1["n_group"] + 2 and pooled["n_peers"] == s1["n_peers"] + 2
     with pytest.raises(ValueError, match="participants needs"):
         P.equity_gaps(p, groups=("wears_hat",))
-    assert set(gaps.attrs["disclosure_args"]) == {"retention", "progression"}
+    assert set(gaps.attrs["suppress_by_measure"]) == {"retention", "progression"}
 
 
 # --------------------------------------------------------------------------
@@ -666,7 +666,7 @@ def test_published_tables_have_counts_and_no_ids(equity_data, rep_data):
         assert not any(c in t.columns for c in ("participant", "source_file", "source_row"))
         values = set(t.select_dtypes(exclude="number").astype(str).to_numpy().ravel())
         assert not values & ids
-        recipes = t.attrs["disclosure_args"]
+        recipes = t.attrs["suppress"]
         recipes = recipes.values() if "derived" not in recipes else [recipes]
         for args in recipes:
             for stat, counts in args["derived"].items():
@@ -682,16 +682,16 @@ def test_disclosure_recipes_work_with_suppress(equity_data, rep_data):
     p, a, _ = equity_data
     participants, bench = rep_data
     rep = P.representation(participants, bench, SERVICES)
-    out = disclosure.suppress(rep, **rep.attrs["disclosure_args"])
+    out = disclosure.suppress(rep, **rep.attrs["suppress"])
     hidden = row(out, service="s1", characteristic="fsm")  # 5 FSM of 25: hidden with its share
     assert hidden["n_with"] == "c" and hidden["share"] == "c" and hidden["ratio"] == "c"
     assert row(out, service="s2", characteristic="fsm")["n_with"] == 10
     for table in (P.reach(p, a), P.retention(p), P.progression(p),
                   P.attendance_summary(P.attendance_rates(p, a))):
-        shown = disclosure.suppress(table, **table.attrs["disclosure_args"])
+        shown = disclosure.suppress(table, **table.attrs["suppress"])
         assert shown.shape == table.shape
     gaps = P.equity_gaps(p, a)
-    for measure, args in gaps.attrs["disclosure_args"].items():
+    for measure, args in gaps.attrs["suppress_by_measure"].items():
         part = gaps.loc[gaps["measure"] == measure]
         shown = disclosure.suppress(part, **args)
         estimated = part["difference"].notna().to_numpy()
@@ -726,7 +726,7 @@ def test_figures_accept_suppressed_display_tables(equity_data):
     disclosure = pytest.importorskip("changing_tracks.disclosure")
     p, a, _ = equity_data
     summary = P.attendance_summary(P.attendance_rates(p, a))
-    shown = disclosure.suppress(summary, {"threshold": 20}, **summary.attrs["disclosure_args"])
+    shown = disclosure.suppress(summary, {"threshold": 20}, **summary.attrs["suppress"])
     assert (shown["mean"] == "c").all()  # 12 participants, threshold 20: everything hidden
     fig = P.plot_attendance(shown)
     assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 0

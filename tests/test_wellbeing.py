@@ -976,3 +976,171 @@ def test_docstring_examples():
 
     result = doctest.testmod(wb, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 5 and result.failed == 0
+
+
+# --------------------------------------------------------------------------
+# Disclosure-control specs (attrs["suppress"])
+# --------------------------------------------------------------------------
+
+_SPEC_KEYS = {"counts", "derived", "sums", "complements", "groups", "total", "keep", "additive"}
+
+
+def _spec_columns(spec: dict) -> set:
+    """Every column a disclosure spec names."""
+    cols = set(spec.get("counts", []))
+    for stat, bases in spec.get("derived", {}).items():
+        cols |= {stat, *([bases] if isinstance(bases, str) else bases)}
+    for whole, parts in spec.get("sums", {}).items():
+        cols |= {whole, *parts}
+    for part, whole in spec.get("complements", {}).items():
+        cols |= {part, whole}
+    for grouping in spec.get("groups") or []:
+        cols |= {grouping} if isinstance(grouping, str) else set(grouping)
+    cols |= set(spec.get("total", {})) | set(spec.get("keep", [])) | set(spec.get("additive") or [])
+    return cols
+
+
+def assert_spec(table: pd.DataFrame, settings: set = frozenset()) -> dict:
+    """The spec is there, names only existing columns, counts only n / n_* columns, and
+    declares every numeric column that is not a setting (so nothing is shown unchecked)."""
+    spec = table.attrs["suppress"]
+    assert set(spec) <= _SPEC_KEYS and {"counts", "derived"} <= set(spec)
+    assert _spec_columns(spec) <= set(table.columns), _spec_columns(spec) - set(table.columns)
+    assert all(c == "n" or c.startswith("n_") for c in spec["counts"])
+    declared = set(spec["counts"]) | set(spec["derived"]) | set(spec.get("keep", []))
+    numeric = {c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
+               and not pd.api.types.is_bool_dtype(table[c])}
+    assert numeric - declared <= set(settings), numeric - declared - set(settings)
+    return spec
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    from changing_tracks.disclosure import suppress
+
+    return suppress(table, **table.attrs["suppress"])
+
+
+_CHANGE_SETTINGS = {"confidence", "rc_sd", "rc_reliability", "rc_sem", "rc_threshold",
+                    "warwick_points", "selection_cutoff"}
+
+
+def test_disclosure_specs_name_existing_columns():
+    scored = scored_fixture()
+    pairs = pairs_fixture()
+    change = wb.change_by(pairs)
+    assert_spec(wb.attrition(scored))
+    assert_spec(wb.completer_comparison(scored), {"confidence"})
+    assert_spec(change, _CHANGE_SETTINGS)
+    assert_spec(wb.change_by(pairs, scale="SWEMWBS", by=None), _CHANGE_SETTINGS)
+    assert_spec(wb.paired_change([1, 2, 3], [2, 4, 5]), {"confidence"})
+    assert_spec(wb.funnel_data(change), {"target", "sd_within", "phi", "overdispersion_p",
+                                         "inflation"})
+    assert_spec(wb.forest_data(change), {"tau2", "q", "q_df", "q_p", "i2", "confidence"})
+    p = wb.pair(pairs)
+    assert_spec(wb.shrunken_estimates(p), {"group_var", "residual_var", "llf"})
+    assert_spec(wb.kruskal_dunn(p), {"df"})
+    # Empty results carry the spec too.
+    for empty in (wb.funnel_data(change.iloc[[0, -1]]), wb.forest_data(change.iloc[[0, -1]]),
+                  wb.kruskal_dunn(p[p["service"] == "A"]), wb.shrunken_estimates(p.iloc[:2])):
+        assert "suppress" in empty.attrs
+    # Settings and text columns are never counts or statistics.
+    spec = change.attrs["suppress"]
+    for col in ("scale", "instruments", "confidence", "rc_threshold", "note", "rc_source"):
+        assert col not in spec["counts"] and col not in spec["derived"]
+    assert spec["derived"]["mean_change"] == "n"
+    assert spec["derived"]["pct_deteriorated"] == ["n", "n_deteriorated"]
+    assert spec["sums"] == {"n": ["n_improved", "n_no_reliable_change", "n_deteriorated"]}
+    assert spec["total"] == {"service": "All services"}
+    # The spec survives the usual row filtering (pandas copies attrs).
+    assert change[change["service"] == "A"].attrs["suppress"] == spec
+
+
+def test_change_by_n11_with_three_deteriorated_shows_the_mean_change():
+    # 11 paired young people in one service: 3 reliably deteriorated (-4 points), 8 with
+    # no reliable change (+1); the threshold is 2.86 SWEMWBS metric points.
+    changes = [-4.0] * 3 + [1.0] * 8
+    rows = []
+    for i, d in enumerate(changes):
+        rows += [(f"p{i}", "A", "baseline", 20.0), (f"p{i}", "A", "follow-up", 20.0 + d)]
+    df = pd.DataFrame(rows, columns=["participant", "service", "wave", "swemwbs_metric"])
+    t = wb.change_by(df)
+    a = t.iloc[0]
+    assert (a["n"], a["n_improved"], a["n_no_reliable_change"], a["n_deteriorated"]) == (
+        11, 0, 8, 3)
+    out = _shown(t)
+    row = out.iloc[0]
+    # The statistics resting on n alone are shown ...
+    assert row["n"] == 11
+    assert row["mean_change"] == pytest.approx(np.mean(changes))
+    for col in ("sd_change", "ci_low", "ci_high", "t", "d_z", "d_av", "mean_baseline"):
+        assert row[col] != "c" and row[col] == pytest.approx(a[col])
+    # ... the small categories and what rests on them are hidden.
+    for col in ("n_deteriorated", "pct_deteriorated", "pct_deteriorated_ci_low",
+                "n_no_reliable_change", "pct_no_reliable_change", "n_warwick_deteriorated",
+                "pct_warwick_deteriorated"):
+        assert row[col] == "c", col
+    assert row["n_improved"] == 0 and row["pct_improved"] == pytest.approx(0.0)
+    # Without the spec (every statistic on every count) the mean change was hidden.
+    from changing_tracks.disclosure import suppress
+
+    assert suppress(t).iloc[0]["mean_change"] == "c"
+
+
+def test_attrition_and_completers_hide_the_three_lost():
+    rows = []
+    for i in range(11):
+        rows.append((f"p{i}", "A", "baseline", 20.0 + i))
+        if i >= 3:  # three lost to follow-up
+            rows.append((f"p{i}", "A", "follow-up", 22.0 + i))
+    df = pd.DataFrame(rows, columns=["participant", "service", "wave", "swemwbs_metric"])
+    a = _shown(wb.attrition(df)).iloc[0]
+    assert a["n"] == 11 and a["n_baseline"] == 11
+    assert a["n_lost"] == "c" and a["pct_lost"] == "c" and a["n_paired"] == "c"
+    c = _shown(wb.completer_comparison(df)).iloc[0]
+    assert c["n"] == 11 and c["n_non_completers"] == "c"
+    assert c["mean_non_completers"] == "c" and c["difference"] == "c"
+
+
+def test_funnel_forest_shrunken_kruskal_hide_small_services():
+    pairs = wb.pair(pairs_fixture(sizes=(12, 8, 15)))  # B has 8 young people
+    change = wb.change_by(pairs)
+    for table, col in ((wb.funnel_data(change), "mean_change"), (wb.forest_data(change),
+                                                                 "estimate"),
+                       (wb.shrunken_estimates(pairs), "estimate")):
+        out = _shown(table).set_index("service")
+        assert out.loc["B", "n"] == "c" and out.loc["B", col] == "c"
+    kd = _shown(wb.kruskal_dunn(pairs))
+    ac = kd[(kd["group_a"] == "A") & (kd["group_b"] == "C")].iloc[0]
+    assert ac["n"] == 27 and ac["statistic"] != "c"
+    ab = kd[(kd["group_a"] == "A") & (kd["group_b"] == "B")].iloc[0]
+    assert (ab["n_a"], ab["n_b"], ab["n"], ab["statistic"]) == (12, "c", "c", "c")
+    # The pooled change row: B's 8 is hidden, so another service's n is too.
+    shown = _shown(change).set_index("service")
+    assert shown.loc["B", "n"] == "c" and shown.loc["All services", "n"] == 35
+    assert (shown.loc[["A", "C"], "n"] == "c").sum() == 1
+
+
+@pytest.fixture(scope="module")
+def sample_report(sample_dir):
+    from changing_tracks.reports import open_report
+
+    return open_report(sample_dir, "2019-20")
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_publishing_the_sample_wellbeing_tables(sample_report):
+    scored = wb.score(sample_report.table("wellbeing"))
+    pairs = wb.pair(scored)
+    change = wb.change_by(scored)
+    tables = [wb.attrition(scored), wb.completer_comparison(scored), change,
+              wb.change_by(scored, scale="WEMWBS"), wb.funnel_data(change),
+              wb.forest_data(change), wb.shrunken_estimates(pairs), wb.kruskal_dunn(pairs)]
+    for table in tables:
+        published = sample_report.publish(table)
+        assert len(published.table) == len(table)
+    one = change[change["service"] == change["service"].iloc[0]]
+    assert one.attrs["suppress"] == change.attrs["suppress"]
+    sample_report.publish(one)
+    # The pooled row shows; some small services are hidden.
+    shown = sample_report.publish(change).table.set_index("service")
+    assert shown.loc["All services", "n"] != "c" and (shown["n"] == "c").any()

@@ -108,7 +108,7 @@ def test_journey_summary_counts(stages):
     assert (total["n"], total["n_moved_on"], total["n_same"], total["n_moved_back"],
             total["n_baseline_only"], total["steps_total"]) == (3, 1, 1, 1, 3, 1)
     assert total["pct_moved_on"] == pytest.approx(100 / 3)
-    assert s.attrs["counts"] == []  # services, not people: nothing to suppress
+    assert s.attrs["suppress"]["counts"] == []  # services, not people: nothing to suppress
 
 
 def test_stage_grid_latest_and_pivot(stages):
@@ -202,7 +202,7 @@ def test_cpd_participation(tutors, cpd):
     pooled = row(p, service="All services")
     assert (pooled["n"], pooled["n_any_cpd"], pooled["n_reflection"]) == (5, 4, 2)
     assert p.attrs["unmatched_cpd"] == 1  # T9 is not listed in 2019-20
-    assert p.attrs["derived"]["pct_reflection"] == "n"
+    assert p.attrs["suppress"]["derived"]["pct_reflection"] == ["n", "n_reflection"]
     every = wf.cpd_participation(tutors, cpd)
     # 2018-19 has one service only: no pooled row for it.
     assert list(every.loc[every["year"] == "2018-19", "service"]) == ["s1"]
@@ -401,7 +401,7 @@ def test_workforce_diversity_small_groups_and_unknowns(staff, young_people, popu
     white = row(strict, service="s1", characteristic="ethnicity_white")
     assert math.isnan(white["ratio_population"]) and "fewer than 11" in white["note"]
     assert white["pct"] == pytest.approx(90.0)  # the share stays for the disclosure step
-    assert d.attrs["derived"]["pct"] == "n"
+    assert d.attrs["suppress"]["derived"]["pct"] == ["n", "n_with"]
     with pytest.raises(ValueError, match="min_n"):
         wf.workforce_diversity(staff, min_n=0)
     with pytest.raises(ValueError, match="characteristics"):
@@ -659,8 +659,131 @@ def test_plots_accept_suppressed_cells(tutors, cpd, staff):
 def test_tables_carry_what_the_disclosure_step_needs(tutors, cpd):
     disclosure = pytest.importorskip("changing_tracks.disclosure")
     p = wf.cpd_participation(tutors, cpd, year="2019-20")
-    assert p.attrs["counts"] == ["n", "n_any_cpd", "n_reflection", "n_no_cpd"]
-    shown = disclosure.suppress(p, counts=p.attrs["counts"], derived=p.attrs["derived"])
+    assert p.attrs["suppress"]["counts"] == ["n", "n_any_cpd", "n_reflection", "n_no_cpd"]
+    shown = disclosure.suppress(p, **p.attrs["suppress"])
     # Every group has fewer than 10 tutors: counts and the shares resting on them are hidden.
     assert (shown["n"] == "c").all() and (shown["pct_reflection"] == "c").all()
     assert list(shown["service"]) == ["s1", "s2", "All services"]
+
+
+# --------------------------------------------------------------------------
+# Disclosure-control specs (attrs["suppress"])
+# --------------------------------------------------------------------------
+
+_SPEC_KEYS = {"counts", "derived", "sums", "complements", "groups", "total", "keep", "additive"}
+
+
+def _spec_columns(spec: dict) -> set:
+    cols = set(spec.get("counts", []))
+    for stat, bases in spec.get("derived", {}).items():
+        cols |= {stat, *([bases] if isinstance(bases, str) else bases)}
+    for whole, parts in spec.get("sums", {}).items():
+        cols |= {whole, *parts}
+    for part, whole in spec.get("complements", {}).items():
+        cols |= {part, whole}
+    for grouping in spec.get("groups") or []:
+        cols |= {grouping} if isinstance(grouping, str) else set(grouping)
+    cols |= set(spec.get("total", {})) | set(spec.get("keep", [])) | set(spec.get("additive") or [])
+    return cols
+
+
+def assert_spec(table: pd.DataFrame, settings: set = frozenset()) -> dict:
+    """Spec present, naming only existing columns; every numeric column that is not a
+    setting is declared (for tables counting people)."""
+    spec = table.attrs["suppress"]
+    assert set(spec) <= _SPEC_KEYS and {"counts", "derived"} <= set(spec)
+    assert _spec_columns(spec) <= set(table.columns), _spec_columns(spec) - set(table.columns)
+    assert all(c == "n" or c.startswith("n_") for c in spec["counts"])
+    if spec["counts"]:
+        declared = set(spec["counts"]) | set(spec["derived"]) | set(spec.get("keep", []))
+        numeric = {c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
+                   and not pd.api.types.is_bool_dtype(table[c])}
+        assert numeric - declared <= set(settings), numeric - declared - set(settings)
+    return spec
+
+
+def _shown(table):
+    from changing_tracks import disclosure
+
+    return disclosure.suppress(table, **table.attrs["suppress"])
+
+
+def test_disclosure_specs_name_existing_columns(stages, tutors, cpd, staff, young_people,
+                                                 population):
+    benchmarks, services = population
+    journey = wf.stage_journey(stages)
+    for table in (journey, wf.journey_summary(journey), wf.stage_grid(stages),
+                  wf.pivot_stage_grid(wf.stage_grid(stages)), wf.early_stage_areas(stages)):
+        assert table.attrs["suppress"] == {"counts": [], "derived": {}}  # services
+        assert "counts" not in table.attrs and "derived" not in table.attrs
+    assert_spec(wf.cpd_participation(tutors, cpd))
+    assert_spec(wf.cpd_summary(tutors, cpd))
+    assert_spec(wf.reflective_regularity(tutors, cpd), {"min_sessions"})
+    assert_spec(wf.cpd_format(cpd, tutors))
+    assert_spec(wf.cpd_format(cpd))
+    spec = assert_spec(wf.workforce_diversity(staff, young_people, benchmarks, services),
+                       {"min_n"})
+    assert spec["keep"] == ["pct_population"]  # a published benchmark
+    assert spec["complements"] == {"n_with": "n", "n_participants_with": "n_participants"}
+    assert_spec(wf.genre_breadth(staff.assign(genres="rock;pop", practices="")),
+                {"n_categories"})
+    shares = wf.genre_shares(staff.assign(genres="rock;pop", practices=""))
+    assert_spec(shares)
+    assert_spec(wf.cpd_participation(tutors.iloc[0:0], cpd))  # empty
+    assert shares[shares["service"] == "s1"].attrs["suppress"] == shares.attrs["suppress"]
+
+
+def test_n11_tutors_three_in_reflection():
+    tutors = pd.DataFrame({"tutor": [f"T{i}" for i in range(11)], "service": "s1",
+                           "year": "2019-20"})
+    topics = ["critical reflection group"] * 3 + ["inclusion training"] * 8
+    cpd = pd.DataFrame({"tutor": tutors["tutor"], "date": pd.Timestamp("2019-11-01"),
+                        "topic": topics, "format": "in person", "hours": 2.0})
+    p = wf.cpd_participation(tutors, cpd)
+    assert p[["n", "n_any_cpd", "n_reflection", "n_no_cpd"]].iloc[0].tolist() == [11, 11, 3, 0]
+    row = _shown(p).iloc[0]
+    assert (row["n"], row["n_any_cpd"], row["pct_any_cpd"]) == (11, 11, 100.0)
+    assert row["ci_low_any_cpd"] == pytest.approx(wilson(11, 11)[0])
+    for col in ("n_reflection", "pct_reflection", "ci_low_reflection", "ci_high_reflection"):
+        assert row[col] == "c", col
+    # Diversity: 11 tutors, 3 female and 8 male: both shares hidden, n shown.
+    staff = tutors.assign(sex=["female"] * 3 + ["male"] * 8)
+    d = _shown(wf.workforce_diversity(staff, characteristics=["sex_female", "sex_male"],
+                                      pooled=False))
+    assert d["n"].tolist() == [11, 11]
+    assert d["n_with"].tolist() == ["c", "c"] and d["pct"].tolist() == ["c", "c"]
+
+
+def test_ethnic_groups_add_up_to_n():
+    # 35 tutors: 20 white, 12 black, 3 asian. Hiding the 3 alone would leave it as
+    # 35 - 20 - 12: another group of the family is hidden too.
+    staff = pd.DataFrame({"tutor": [f"T{i}" for i in range(35)], "service": "s1",
+                          "year": "2019-20",
+                          "ethnicity": ["white"] * 20 + ["black"] * 12 + ["asian"] * 3})
+    d = wf.workforce_diversity(staff, characteristics=["ethnicity_white", "ethnicity_black",
+                                                       "ethnicity_asian"], pooled=False)
+    assert d["family"].tolist() == ["ethnicity"] * 3
+    out = _shown(d).set_index("characteristic")
+    assert out.loc["ethnicity_asian", "n_with"] == "c"
+    assert (out.loc[["ethnicity_white", "ethnicity_black"], "n_with"] == "c").sum() == 1
+    assert (out["n"] == 35).all()
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_publishing_the_sample_workforce_tables(sample_dir):
+    from changing_tracks.reports import open_report
+
+    report = open_report(sample_dir, "2019-20")
+    tutors, cpd, stages = report.table("tutors"), report.table("cpd"), report.table("stages")
+    journey = wf.stage_journey(stages)
+    tables = [journey, wf.journey_summary(journey), wf.stage_grid(stages),
+              wf.early_stage_areas(stages), wf.cpd_participation(tutors, cpd),
+              wf.cpd_summary(tutors, cpd), wf.reflective_regularity(tutors, cpd),
+              wf.cpd_format(cpd, tutors), wf.genre_breadth(tutors), wf.genre_shares(tutors),
+              wf.workforce_diversity(tutors, report.table("participants"),
+                                     report.table("benchmarks"), report.table("services"))]
+    for table in tables:
+        assert len(report.publish(table, people="tutors").table) == len(table)
+    part = tables[4]
+    shown = report.publish(part[part["service"] == "essex"], people="tutors").table
+    assert shown["n"].tolist() == ["10"]  # formatted for display
