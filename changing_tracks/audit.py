@@ -162,7 +162,10 @@ def _choice(value: object, allowed: Sequence[str], name: str) -> None:
 
 def _as_text(series: pd.Series) -> pd.Series:
     """Identifiers as plain Python strings (object), missing as None."""
-    return series.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+    # Convert each distinct value once (ids repeat across many rows), then spread them out.
+    codes, uniques = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
+    text = np.array([str(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(text[codes], index=series.index, dtype=object)
 
 
 def _prepare_ratings(ratings: pd.DataFrame, *, with_dates: bool = False) -> pd.DataFrame:
@@ -474,13 +477,14 @@ def _collated_grid(
 # Scores
 # --------------------------------------------------------------------------
 
-def _score_rows(part: pd.DataFrame) -> dict:
-    n_statements = len(part)
-    rated = part["status"] == "rated"
+def _score_rows(status: np.ndarray, rating: np.ndarray) -> dict:
+    """Score of one service, wave and section from its statements' collated status and rating."""
+    n_statements = len(status)
+    rated = status == "rated"
     n_rated = int(rated.sum())
-    n_na = int((part["status"] == "not applicable").sum())
+    n_na = int((status == "not applicable").sum())
     n_blank = n_statements - n_rated - n_na
-    score = float(part.loc[rated, "rating"].sum()) if n_rated else np.nan
+    score = float(rating[rated].sum()) if n_rated else np.nan
     max_possible = _MAX_RATING * n_statements
     max_applicable = _MAX_RATING * (n_statements - n_na)
     pct = 100 * score / max_applicable if n_rated and max_applicable else np.nan
@@ -567,12 +571,17 @@ def service_scores(
     rater_count = {(r.service, r.wave): len(r.raters) for r in raters.itertuples()}
     rows = []
     for (service, wave), part in grid.groupby(["service", "wave"], sort=False):
+        status = part["status"].to_numpy(dtype=object)
+        rating = part["rating"].to_numpy(dtype=float, na_value=np.nan)
+        section = part["section"].to_numpy(dtype=float, na_value=np.nan)
         for label in _SECTION_LABELS:
-            sub = part if label == _TOTAL else part[part["section"] == int(label)]
-            if sub.empty:
+            sub = (np.ones(len(part), dtype=bool) if label == _TOTAL
+                   else section == int(label))
+            if not sub.any():
                 continue
             rows.append({"service": service, "wave": wave, "section": label,
-                         "section_title": _SECTION_TITLES[label], **_score_rows(sub),
+                         "section_title": _SECTION_TITLES[label],
+                         **_score_rows(status[sub], rating[sub]),
                          "n_raters": rater_count.get((service, wave), 0), "method": method})
     out = pd.DataFrame(rows, columns=_SCORE_COLUMNS) if rows else _empty(_SCORE_COLUMNS)
     if rows:
@@ -683,17 +692,21 @@ def change(
     stmt = statement_change(ratings, statements, method=method, halves=halves,
                             not_applicable=not_applicable)
     rows = []
+    scores_of = dict(tuple(scores.groupby("service", sort=False)))
+    stmt_of = dict(tuple(stmt.groupby("service", sort=False)))
     for service in sorted(set(scores["service"])):
-        sc = scores[scores["service"] == service]
-        st = stmt[stmt["service"] == service]
+        by_wave_section = {(rec["wave"], rec["section"]): rec
+                           for rec in scores_of[service].to_dict("records")}
+        st = stmt_of.get(service, stmt.iloc[:0])
+        st_section = st["section"].to_numpy(dtype=float, na_value=np.nan)
+        st_difference = st["difference"].to_numpy(dtype=float, na_value=np.nan)
         for label in _SECTION_LABELS:
-            b = sc[(sc["wave"] == WAVES[0]) & (sc["section"] == label)]
-            f = sc[(sc["wave"] == WAVES[1]) & (sc["section"] == label)]
-            if b.empty and f.empty:
+            b = by_wave_section.get((WAVES[0], label))
+            f = by_wave_section.get((WAVES[1], label))
+            if b is None and f is None:
                 continue
-            b, f = b.iloc[0], f.iloc[0]
-            part = st if label == _TOTAL else st[st["section"] == int(label)]
-            d = part["difference"].dropna()
+            d = st_difference if label == _TOTAL else st_difference[st_section == int(label)]
+            d = d[~np.isnan(d)]
             n_imp, n_dec = int((d > 0).sum()), int((d < 0).sum())
             notes = []
             for wave_name, sc_row in ((WAVES[0], b), (WAVES[1], f)):
@@ -807,13 +820,14 @@ def completion(
     columns = (["service"] + [f"{col[w]}_completed" for w in waves] + ["status", "deadline"]
                + [f"n_raters_{col[w]}" for w in waves] + ["n", "raters", "note"])
     responding = data[data["status"] != "not rated"]
+    parts = dict(tuple(responding.groupby(["service", "wave"], sort=False)))
     rows = []
     for service in sorted(set(data["service"])):
         row: dict[str, Any] = {"service": service}
         notes = []
         all_raters: set[str] = set()
         for w in waves:
-            part = responding[(responding["service"] == service) & (responding["wave"] == w)]
+            part = parts.get((service, w), responding.iloc[:0])
             raters = set(part["rater"])
             all_raters |= raters
             row[f"n_raters_{col[w]}"] = len(raters)

@@ -659,6 +659,11 @@ _KERNEL_ENV = {
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     # no "frozen modules" notice from the debugger on every kernel start
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    # one notebook runs per core: maths libraries starting a thread per core as well
+    # oversubscribe the machine (disclosure control's matrix work ran 10x slower)
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
 }
 
 

@@ -407,16 +407,14 @@ def _prorate(sums: np.ndarray, answered: np.ndarray, n_items: np.ndarray,
 
 def _band(values: np.ndarray, scale: str, band_set: str) -> np.ndarray:
     bands = BAND_SETS[band_set][scale]
-    out = np.full(values.shape, None, dtype=object)
+    uppers = np.array([upper for upper, _ in bands], dtype=float)
+    labels = np.array([label for _, label in bands] + [None], dtype=object)
     whole = np.floor(values + 0.5)  # bands are stated in whole numbers
-    for i, v in enumerate(whole):
-        if np.isnan(v):
-            continue
-        for upper, label in bands:
-            if v <= upper:
-                out[i] = label
-                break
-    return out
+    # First band whose upper bound is at least the score; none (None) above the last
+    # bound or for a missing score.
+    idx = np.searchsorted(uppers, whole, side="left")
+    idx[np.isnan(whole)] = len(bands)
+    return labels[idx]
 
 
 def score(
@@ -504,9 +502,13 @@ def score(
     # Instrument
     inst_raw = responses["instrument"].astype(object)
     canon = {"wemwbs": "WEMWBS", "swemwbs": "SWEMWBS"}
-    instrument = np.array([canon.get(str(v).strip().lower()) if not _is_missing(v) else None
-                           for v in inst_raw], dtype=object)
-    bad = [(i, v) for i, v, c in zip(ids, inst_raw, instrument) if c is None]
+    # Canonicalise each distinct value once (there are a handful), then spread them out.
+    codes, uniques = pd.factorize(inst_raw, use_na_sentinel=True)
+    canon_of = np.array([canon.get(str(v).strip().lower()) for v in uniques] + [None],
+                        dtype=object)
+    instrument = canon_of[codes]  # code -1 (missing) takes the trailing None
+    bad = ([(i, v) for i, v, c in zip(ids, inst_raw, instrument) if c is None]
+           if (codes == -1).any() or any(c is None for c in canon_of[:-1]) else [])
     if bad:
         shown = ", ".join(f"{v!r} (response {i})" for i, v in bad[:5])
         raise ValueError(f"instrument must be 'WEMWBS' or 'SWEMWBS'; found {shown}"
@@ -553,7 +555,7 @@ def score(
     s_answered = answered_mat[:, swem_idx].sum(axis=1)
     s_sums = np.nan_to_num(items[:, swem_idx]).sum(axis=1).astype(np.int64)
     s_raw, s_complete, s_prorated = _prorate(s_sums, s_answered, np.full(n, 7), allow_missing)
-    s_metric = swemwbs_metric(s_raw, missing="nan") if n else np.array([], dtype=float)
+    s_metric = _metric_of_totals(s_raw)
     wem_total = np.where(is_w, raw_total, np.nan)
 
     own_values = np.where(is_w, raw_total, s_metric)
@@ -566,29 +568,14 @@ def score(
 
     min_age = np.where(is_w, min_age_wemwbs, min_age_swemwbs)
     age = _floats(responses["age"]) if "age" in responses else np.full(n, np.nan)
-    age_valid = pd.array([pd.NA if np.isnan(a) else bool(a >= m) for a, m in zip(age, min_age)],
-                         dtype="boolean")
+    no_age = np.isnan(age)
+    age_valid = pd.arrays.BooleanArray(np.where(no_age, False, age >= min_age), no_age)
 
-    notes = []
-    extra = answered_mat & ~own
-    for i in range(n):
-        parts = []
-        k_missing = int(n_items[i] - answered[i])
-        if np.isnan(raw_total[i]):
-            parts.append(f"not scored: {k_missing} of {n_items[i]} items missing "
-                         f"(allow_missing={allow_missing})")
-        elif prorated[i]:
-            parts.append(f"prorated: {k_missing} of {n_items[i]} items missing")
-        if is_w[i] and np.isnan(s_raw[i]):
-            parts.append(f"no SWEMWBS score: {7 - int(s_answered[i])} of 7 SWEMWBS items missing")
-        elif is_w[i] and s_prorated[i]:
-            parts.append(f"SWEMWBS score prorated: {7 - int(s_answered[i])} of 7 items missing")
-        if extra[i].any():
-            parts.append("answers to non-SWEMWBS items ignored")
-        if not np.isnan(age[i]) and age[i] < min_age[i]:
-            parts.append(f"age {age[i]:g} below the validated range ({instrument[i]} from "
-                         f"{min_age[i]:g})")
-        notes.append("; ".join(parts))
+    notes = _score_notes(
+        not_scored=np.isnan(raw_total), prorated=prorated, n_items=n_items,
+        answered=answered, is_w=is_w, s_not_scored=np.isnan(s_raw), s_prorated=s_prorated,
+        s_answered=s_answered, extra=(answered_mat & ~own).any(axis=1), age=age,
+        min_age=min_age, instrument=instrument, allow_missing=allow_missing)
 
     cols: dict[str, object] = {}
     for col in _ID_COLUMNS:
@@ -599,8 +586,8 @@ def score(
         else:
             cols[col] = pd.array([pd.NA] * n, dtype=object)
     cols.update({
-        "instrument": pd.array(instrument.astype(str) if n else [], dtype="str"),
-        "age": pd.array([pd.NA if np.isnan(a) else int(a) for a in age], dtype="Int64"),
+        "instrument": _as_str(instrument),
+        "age": _int_array(age),
         "items_answered": answered.astype(np.int64),
         "raw_total": _int_array(raw_total),
         "complete": complete,
@@ -611,13 +598,13 @@ def score(
         "swemwbs_complete": s_complete,
         "swemwbs_prorated": s_prorated,
         "swemwbs_metric": np.asarray(s_metric, dtype=float),
-        "band": pd.array(band, dtype="str"),
-        "swemwbs_band": pd.array(s_band, dtype="str"),
-        "band_set": pd.array([band_set] * n, dtype="str"),
-        "band_use": pd.array(["population grouping, not screening"] * n, dtype="str"),
+        "band": _as_str(band),
+        "swemwbs_band": _as_str(s_band),
+        "band_set": _as_str(np.full(n, band_set, dtype=object)),
+        "band_use": _as_str(np.full(n, "population grouping, not screening", dtype=object)),
         "min_validated_age": min_age.astype(np.int64),
         "age_valid": age_valid,
-        "note": pd.array(notes, dtype="str"),
+        "note": _as_str(notes),
     })
     out = pd.DataFrame(cols, index=range(n))
     out = out[SCORE_COLUMNS]
@@ -628,8 +615,75 @@ def score(
                      copyright=COPYRIGHT)
 
 
+def _as_str(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """String array (None -> missing) built from its few distinct values: much faster than
+    converting every Python string."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    return pd.array(list(uniques), dtype="str").take(codes, allow_fill=True)
+
+
 def _int_array(values: np.ndarray) -> pd.arrays.IntegerArray:
-    return pd.array([pd.NA if np.isnan(v) else int(v) for v in values], dtype="Int64")
+    """Int64 array from floats (whole numbers or NaN), NaN -> NA."""
+    values = np.asarray(values, dtype=float)
+    missing = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+
+
+_METRIC_TABLE = np.array([SWEMWBS_METRIC[raw] for raw in range(7, 36)])
+
+
+def _metric_of_totals(raw: np.ndarray) -> np.ndarray:
+    """swemwbs_metric(raw, missing="nan") for raw totals known to be whole numbers 7-35."""
+    out = np.full(raw.shape, np.nan)
+    ok = ~np.isnan(raw)
+    out[ok] = _METRIC_TABLE[raw[ok].astype(np.int64) - 7]
+    return out
+
+
+def _score_notes(*, not_scored, prorated, n_items, answered, is_w, s_not_scored, s_prorated,
+                 s_answered, extra, age, min_age, instrument, allow_missing) -> np.ndarray:
+    """The ``note`` of :func:`score` per questionnaire: why a score is missing or prorated.
+
+    Notes depend on a few small whole numbers, so each distinct combination is
+    written once and spread to the rows that share it.
+    """
+    n = not_scored.size
+    own = np.where(not_scored, 1, np.where(prorated, 2, 0))
+    swem = np.where(is_w & s_not_scored, 1, np.where(is_w & s_prorated, 2, 0))
+    young = ~np.isnan(age) & (age < min_age)
+    notes = np.full(n, "", dtype=object)
+    rows = np.flatnonzero((own > 0) | (swem > 0) | extra | young)
+    if rows.size == 0:
+        return notes
+    keys = pd.DataFrame({
+        "own": own[rows], "k_missing": (n_items - answered)[rows], "n_items": n_items[rows],
+        "swem": swem[rows], "s_missing": 7 - s_answered[rows], "extra": extra[rows],
+        "young": young[rows], "age": np.where(young[rows], age[rows], 0.0),
+        "instrument": np.where(young[rows], instrument[rows], ""),
+        "min_age": np.where(young[rows], min_age[rows], 0),
+    })
+    combo = keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
+    _, first = np.unique(combo, return_index=True)
+    texts = []
+    for r in keys.iloc[first].itertuples(index=False):
+        parts = []
+        if r.own == 1:
+            parts.append(f"not scored: {r.k_missing} of {r.n_items} items missing "
+                         f"(allow_missing={allow_missing})")
+        elif r.own == 2:
+            parts.append(f"prorated: {r.k_missing} of {r.n_items} items missing")
+        if r.swem == 1:
+            parts.append(f"no SWEMWBS score: {r.s_missing} of 7 SWEMWBS items missing")
+        elif r.swem == 2:
+            parts.append(f"SWEMWBS score prorated: {r.s_missing} of 7 items missing")
+        if r.extra:
+            parts.append("answers to non-SWEMWBS items ignored")
+        if r.young:
+            parts.append(f"age {r.age:g} below the validated range ({r.instrument} from "
+                         f"{r.min_age:g})")
+        texts.append("; ".join(parts))
+    notes[rows] = np.array(texts, dtype=object)[combo]
+    return notes
 
 
 # --------------------------------------------------------------------------
@@ -697,71 +751,97 @@ def pair(
     if unknown:
         raise ValueError(f"wave must be one of {list(WAVES)}; found {sorted(unknown)}")
 
+    # Columns keep their own dtypes (Python objects only for the rows finally used).
     df = pd.DataFrame({
-        "service": scored["service"].astype(object) if "service" in scored else pd.NA,
-        "year": scored["year"].astype(object) if "year" in scored else pd.NA,
-        "participant": scored["participant"].astype(object),
-        "wave": scored["wave"].astype(object),
+        "service": scored["service"] if "service" in scored else pd.NA,
+        "year": scored["year"] if "year" in scored else pd.NA,
+        "participant": scored["participant"],
+        "wave": scored["wave"],
         "value": _floats(scored[value]),
-        "response": scored["response"].astype(object) if "response" in scored
-        else scored.index.to_numpy(),
+        "response": scored["response"] if "response" in scored else scored.index.to_numpy(),
         "date": pd.to_datetime(scored["date"]) if "date" in scored else pd.NaT,
-        "instrument": scored["instrument"].astype(object) if "instrument" in scored else scale,
+        "instrument": scored["instrument"] if "instrument" in scored else scale,
         "age_valid": scored["age_valid"].astype(object) if "age_valid" in scored else pd.NA,
-    })
+    }).reset_index(drop=True)
     df["_order"] = np.arange(len(df))
     df = df[df["value"].notna() & df["participant"].notna() & df["wave"].notna()]
     if scale == "WEMWBS":
         df = df[df["instrument"].astype(str) == "WEMWBS"]
     # Earliest first: dated before undated, then table order.
     df = df.sort_values(["date", "_order"], na_position="last", kind="stable")
+    # Group ids in sorted (service, year, participant) order; rows of a group stay in
+    # date order, so "earliest" is a group's first row and "latest" its last dated one.
+    gid = df.groupby(["service", "year", "participant"], dropna=False,
+                     sort=True).ngroup().to_numpy()
+    order = np.argsort(gid, kind="stable")
+    df = df.iloc[order]
+    gid = gid[order]
+    n_groups = int(gid.max()) + 1 if gid.size else 0
+    is_base = (df["wave"] == "baseline").to_numpy(dtype=bool)
+    is_foll = (df["wave"] == "follow-up").to_numpy(dtype=bool)
+    dates = df["date"].to_numpy()
+    if dates.dtype.kind != "M":
+        dates = dates.astype("datetime64[ns]")
+    dated = ~np.isnat(dates)
+    n_base = np.bincount(gid[is_base], minlength=n_groups)
+    n_foll = np.bincount(gid[is_foll], minlength=n_groups)
 
-    rows = []
-    for key, g in df.groupby(["service", "year", "participant"], dropna=False, sort=True):
-        base = g[g["wave"] == "baseline"]
-        foll = g[g["wave"] == "follow-up"]
-        b = None
-        if len(base):
-            b = base.iloc[0] if baseline_rule == "earliest" else base.iloc[_last_dated(base)]
-        note = ""
-        f = None
-        if b is not None and len(foll):
-            cand = foll
-            if pd.notna(b["date"]):
-                cand = foll[foll["date"].isna() | (foll["date"] > b["date"])]
-            if len(cand):
-                f = cand.iloc[0] if follow_up_rule == "earliest" else cand.iloc[_last_dated(cand)]
-            else:
-                note = "no follow-up dated after the baseline"
-        elif b is None:
-            note = "no scored baseline"
-            if len(foll):
-                f = foll.iloc[0] if follow_up_rule == "earliest" else foll.iloc[_last_dated(foll)]
-        else:
-            note = "no scored follow-up"
-        paired = b is not None and f is not None
-        if not paired and keep == "paired":
-            continue
-        if paired and (len(base) > 1 or len(foll) > 1):
-            note = (f"repeats: {len(base)} baseline(s), {len(foll)} follow-up(s); used "
-                    f"{baseline_rule} baseline, {follow_up_rule} follow-up")
-        bv = b["value"] if b is not None else np.nan
-        fv = f["value"] if (f is not None) else np.nan
-        rows.append({
-            "service": key[0], "year": key[1], "participant": key[2], "scale": scale,
-            "paired": paired, "baseline": bv, "follow_up": fv if paired or b is None else np.nan,
-            "change": fv - bv if paired else np.nan,
-            "baseline_response": b["response"] if b is not None else pd.NA,
-            "follow_up_response": f["response"] if f is not None else pd.NA,
-            "baseline_date": b["date"] if b is not None else pd.NaT,
-            "follow_up_date": f["date"] if f is not None else pd.NaT,
-            "baseline_instrument": b["instrument"] if b is not None else pd.NA,
-            "follow_up_instrument": f["instrument"] if f is not None else pd.NA,
-            "baseline_age_valid": b["age_valid"] if b is not None else pd.NA,
-            "n_baseline_responses": len(base), "n_follow_up_responses": len(foll),
-            "note": note,
-        })
-    out = pd.DataFrame(rows, columns=PAIR_COLUMNS)
+    b_row = _pick(gid, is_base, dated, n_groups, baseline_rule)
+    has_b = b_row >= 0
+    b_date = np.full(n_groups, np.datetime64("NaT"), dtype=dates.dtype)
+    b_date[has_b] = dates[b_row[has_b]]
+    # A follow-up must be dated after the baseline when both are dated.
+    row_b_date = b_date[gid]
+    cand = is_foll & (~has_b[gid] | np.isnat(row_b_date) | ~dated | (dates > row_b_date))
+    f_row = _pick(gid, cand, dated, n_groups, follow_up_rule)
+    has_f = f_row >= 0
+    paired = has_b & has_f
+
+    note = np.full(n_groups, "", dtype=object)
+    note[has_b & (n_foll > 0) & ~has_f] = "no follow-up dated after the baseline"
+    note[~has_b] = "no scored baseline"
+    note[has_b & (n_foll == 0)] = "no scored follow-up"
+    repeats = paired & ((n_base > 1) | (n_foll > 1))
+    note[repeats] = [f"repeats: {nb} baseline(s), {nf} follow-up(s); used {baseline_rule} "
+                     f"baseline, {follow_up_rule} follow-up"
+                     for nb, nf in zip(n_base[repeats], n_foll[repeats])]
+
+    use = paired if keep == "paired" else np.ones(n_groups, dtype=bool)
+    first_row = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]]) if gid.size else gid
+    bi, fi = b_row[use], f_row[use]
+    hb, hf = bi >= 0, fi >= 0
+
+    def take(col: str, rows: np.ndarray, ok: np.ndarray, missing) -> list:
+        vals = (np.array(df[col].take(np.where(ok, rows, 0)), dtype=object) if len(df)
+                else np.array([], dtype=object))
+        vals[~ok] = missing
+        return vals.tolist()
+
+    def take_array(values: np.ndarray, rows: np.ndarray, ok: np.ndarray, missing) -> np.ndarray:
+        out = np.full(ok.size, missing, dtype=values.dtype)
+        out[ok] = values[rows[ok]]
+        return out
+
+    values = df["value"].to_numpy(dtype=float)
+    bv, fv = take_array(values, bi, hb, np.nan), take_array(values, fi, hf, np.nan)
+    keys = df.iloc[first_row[use]] if len(df) else df
+    k = int(use.sum())
+    out = pd.DataFrame({
+        "service": keys["service"].astype(object).tolist(),
+        "year": keys["year"].astype(object).tolist(),
+        "participant": keys["participant"].astype(object).tolist(), "scale": [scale] * k,
+        "paired": paired[use], "baseline": bv, "follow_up": fv,
+        "change": np.where(paired[use], fv - bv, np.nan),
+        "baseline_response": take("response", bi, hb, pd.NA),
+        "follow_up_response": take("response", fi, hf, pd.NA),
+        "baseline_date": take_array(dates, bi, hb, np.datetime64("NaT")),
+        "follow_up_date": take_array(dates, fi, hf, np.datetime64("NaT")),
+        "baseline_instrument": take("instrument", bi, hb, pd.NA),
+        "follow_up_instrument": take("instrument", fi, hf, pd.NA),
+        "baseline_age_valid": take("age_valid", bi, hb, pd.NA),
+        "n_baseline_responses": n_base[use], "n_follow_up_responses": n_foll[use],
+        "note": note[use].tolist(),
+    }, columns=PAIR_COLUMNS)
     out = out.astype({"paired": bool, "baseline": float, "follow_up": float, "change": float,
                       "n_baseline_responses": np.int64, "n_follow_up_responses": np.int64})
     out["baseline_date"] = pd.to_datetime(out["baseline_date"])
@@ -781,19 +861,44 @@ def _check_pair_options(options: dict) -> dict:
     return options
 
 
-def _last_dated(g: pd.DataFrame) -> int:
-    """Position of the latest questionnaire: the latest dated, or the last undated if none dated."""
-    dated = g["date"].notna().to_numpy()
-    return int(np.flatnonzero(dated)[-1]) if dated.any() else len(g) - 1
+def _pick(gid: np.ndarray, mask: np.ndarray, dated: np.ndarray, n_groups: int,
+          rule: str) -> np.ndarray:
+    """Row chosen per group among rows in ``mask`` (-1 if none).
+
+    Rows are sorted by group and, within a group, by date (undated last) then
+    table order. "earliest": a group's first such row; "latest": its last dated
+    one, or its last (undated) one when none is dated.
+    """
+    chosen = np.full(n_groups, -1, dtype=np.int64)
+    rows = np.flatnonzero(mask)
+    if rule == "earliest":
+        groups, first = np.unique(gid[rows], return_index=True)
+        chosen[groups] = rows[first]
+        return chosen
+    for subset in (rows, rows[dated[rows]]):  # dated rows, where any, overwrite
+        rev = subset[::-1]
+        groups, last = np.unique(gid[rev], return_index=True)
+        chosen[groups] = rev[last]
+    return chosen
+
+
+def _narrow(df: pd.DataFrame, by: str | None, columns: Sequence[str]) -> pd.DataFrame:
+    """The grouping column and those of ``columns`` present: less to copy per group."""
+    keep = [c for c in dict.fromkeys([*([by] if by is not None else []), *columns])
+            if c in df.columns]
+    return df[keep]
 
 
 def _group_frames(df: pd.DataFrame, by: str | None, pooled_label: str):
     """(label, sub-frame) per group, then the pooled frame."""
     out = []
-    if by is not None:
-        labels = _labels(df[by]) if len(df) else pd.Series([], dtype=str)
-        for lab in sorted(labels.unique()):
-            out.append((lab, df[labels.to_numpy() == lab]))
+    if by is not None and len(df):
+        # One sort instead of a comparison per group: rows keep their order within a group.
+        names, codes = np.unique(_labels(df[by]).to_numpy(dtype=object), return_inverse=True)
+        order = np.argsort(codes, kind="stable")
+        cuts = np.searchsorted(codes[order], np.arange(1, len(names)))
+        for lab, rows in zip(names, np.split(order, cuts)):
+            out.append((str(lab), df.iloc[rows]))
     out.append((pooled_label, df))
     return out
 
@@ -844,7 +949,8 @@ def attrition(
     if by is not None and by not in people.columns:
         raise ValueError(f"by must be one of 'service' or 'year' (or None), not {by!r}")
     rows = []
-    for lab, g in _group_frames(people, by, pooled_label):
+    used = ("baseline", "n_follow_up_responses", "paired")
+    for lab, g in _group_frames(_narrow(people, by, used), by, pooled_label):
         has_b = g["baseline"].notna()
         n_b = int(has_b.sum())
         n_f = int((g["n_follow_up_responses"] > 0).sum())
@@ -923,7 +1029,7 @@ def completer_comparison(
     people = people[people["baseline"].notna()]
     col = by or "group"
     rows = []
-    for lab, g in _group_frames(people, by, pooled_label):
+    for lab, g in _group_frames(_narrow(people, by, ("baseline", "paired")), by, pooled_label):
         a = g.loc[g["paired"], "baseline"].to_numpy(float)
         b = g.loc[~g["paired"], "baseline"].to_numpy(float)
         row = {col: lab, "scale": scale, "n": len(g), "n_completers": len(a),
@@ -1399,7 +1505,9 @@ def change_by(
 
     col = by or "group"
     rows = []
-    for lab, g in _group_frames(pairs, by, pooled_label):
+    used = ("baseline", "follow_up", "baseline_instrument", "follow_up_instrument",
+            "baseline_age_valid")
+    for lab, g in _group_frames(_narrow(pairs, by, used), by, pooled_label):
         base = g["baseline"].to_numpy(float)
         foll = g["follow_up"].to_numpy(float)
         pc = paired_change(base, foll, confidence=confidence,
