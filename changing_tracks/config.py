@@ -11,9 +11,9 @@ file section means "use the documented defaults"::
     symbol = "c"          # what a suppressed cell shows
     low_symbol = "<10"    # optional: what a small count shows instead
 
-    [analysis]            # free-form; passed to every notebook as `analysis`
-    wellbeing_scale = "SWEMWBS"
-    prorate = true
+    [analysis]            # passed to every notebook as `analysis`; keys as in
+    wellbeing_scale = "SWEMWBS"   # changing_tracks.reports.ANALYSIS_DEFAULTS
+    wellbeing_allow_missing = 1
 
     [build]
     jobs = 2              # notebooks run at once (default: the machine's cores)
@@ -149,6 +149,12 @@ def load_config(path: str | Path | None = None) -> BuildConfig:
     disclosure = _check_disclosure(dict(raw.get("disclosure", {})), where)
     analysis = dict(raw.get("analysis", {}))
     _check_literals(analysis, where, "analysis")
+    from .reports import check_analysis
+
+    try:
+        check_analysis(analysis)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: [analysis]: {exc}") from None
     jobs, timeout = _check_build(dict(raw.get("build", {})), where)
     return BuildConfig(disclosure=disclosure, analysis=analysis, jobs=jobs, timeout=timeout,
                        source=where)

@@ -1216,7 +1216,10 @@ def representation(participants: pd.DataFrame, benchmarks: pd.DataFrame,
         counts=["n", "n_known", "n_unknown", "n_with"],
         complements={"n_with": "n_known"}, keep=["benchmark", "df"],
         groups=[["service", "year", "family"]], split=["characteristic"],
-        additive=["n_with", "n", "n_known", "n_unknown"])
+        # n_known and n_unknown repeat on every row of a family, where they do not add
+        # up; declaring them additive pins small repeated values (unprotectable). n and
+        # the categories' n_with add up across services, n_with within a family too.
+        additive=["n_with", "n"])
     text = ["service", "year", "characteristic", "family", "local_authority", "phase",
             "benchmark_phase", "benchmark_source", "test", "note"]
     return _finish(res, cols, text, ["year", "service", "characteristic"], settings, args)
@@ -1658,11 +1661,10 @@ def equity_gaps(participants: pd.DataFrame, attendance: pd.DataFrame | None = No
         ``estimate_peers``, ``peers_ci_low``, ``peers_ci_high``, ``difference`` (group -
         peers), ``ci_low``, ``ci_high``, ``method``, ``note``.
         ``attrs["suppress"]`` declares the table as a whole: a proportion (and its
-        interval) rests on its side's count and outcome count. Attendance rows have no
-        outcome counts, so when the table holds them their estimates are hidden by that
-        spec (safe, not exact); ``attrs["suppress_by_measure"]`` has the exact spec of
-        each measure for publishing one measure's rows at a time (a mean attendance rests
-        on its side's count only).
+        interval) rests on its side's count and outcome count; attendance rows have no
+        outcome count (missing, so not applicable), so a mean attendance rests on its
+        side's count only. ``attrs["suppress_by_measure"]`` has the same spec for each
+        measure's rows on their own.
     """
     by = _check_by(by)
     groups = [groups] if isinstance(groups, str) else list(groups)
@@ -1759,10 +1761,10 @@ def equity_gaps(participants: pd.DataFrame, attendance: pd.DataFrame | None = No
     settings = {"confidence": confidence, "groups": tuple(groups), "sen_group":
                 "sen support or ehc plan", "among": tuple(statuses), "unrecorded": unrecorded,
                 "check": check, "by": tuple(by)}
-    # Attendance rows have no outcome counts, so each measure is declared on its own
-    # (attrs["suppress_by_measure"][measure], for one measure's rows); the table as a
-    # whole gets the proportions' spec, which hides attendance estimates (their outcome
-    # counts are missing): safe for any subset of the rows.
+    # Each measure is declared on its own (attrs["suppress_by_measure"][measure]); the
+    # table as a whole gets the proportions' spec: on attendance rows the outcome counts
+    # are missing, which disclosure.suppress takes as "not applicable", so a mean
+    # attendance rests on its side's count only.
     group_side = {"estimate_group": "n_group", "group_ci_low": "n_group",
                   "group_ci_high": "n_group", "estimate_peers": "n_peers",
                   "peers_ci_low": "n_peers", "peers_ci_high": "n_peers"}

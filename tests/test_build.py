@@ -91,12 +91,14 @@ def test_config_defaults():
 def test_config_reads_every_table(tmp_path):
     path = tmp_path / "reports.toml"
     path.write_text('[disclosure]\nthreshold = 10\nrounding_base = 5\nsuppress_zeros = true\n'
-                    'symbol = "*"\n\n[analysis]\nwellbeing_scale = "SWEMWBS"\nprorate = true\n'
-                    'nested = { a = [1, 2] }\n\n[build]\njobs = 3\ntimeout = 90.5\n')
+                    'symbol = "*"\n\n[analysis]\nwellbeing_scale = "SWEMWBS"\n'
+                    'wellbeing_allow_missing = 1\nearly_stages = ["exclusion"]\n\n'
+                    '[build]\njobs = 3\ntimeout = 90.5\n')
     cfg = load_config(path)
     assert cfg.disclosure == {"threshold": 10, "rounding_base": 5, "suppress_zeros": True,
                               "symbol": "*"}
-    assert cfg.analysis == {"wellbeing_scale": "SWEMWBS", "prorate": True, "nested": {"a": [1, 2]}}
+    assert cfg.analysis == {"wellbeing_scale": "SWEMWBS", "wellbeing_allow_missing": 1,
+                            "early_stages": ["exclusion"]}
     assert (cfg.jobs, cfg.timeout, cfg.source) == (3, 90.5, str(path))
 
 

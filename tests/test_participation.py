@@ -730,3 +730,140 @@ def test_figures_accept_suppressed_display_tables(equity_data):
     assert (shown["mean"] == "c").all()  # 12 participants, threshold 20: everything hidden
     fig = P.plot_attendance(shown)
     assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 0
+
+
+# --------------------------------------------------------------------------
+# Disclosure-control specs (attrs["suppress"]) as Report.publish applies them
+# --------------------------------------------------------------------------
+
+_SPEC_KEYS = {"counts", "derived", "sums", "complements", "groups", "total", "keep", "additive"}
+
+
+def _spec_columns(spec: dict) -> set:
+    cols = set(spec.get("counts", []))
+    for stat, bases in spec.get("derived", {}).items():
+        cols |= {stat, *([bases] if isinstance(bases, str) else bases)}
+    for whole, parts in spec.get("sums", {}).items():
+        cols |= {whole, *parts}
+    for part, whole in spec.get("complements", {}).items():
+        cols |= {part, whole}
+    for grouping in spec.get("groups") or []:
+        cols |= {grouping} if isinstance(grouping, str) else set(grouping)
+    cols |= set(spec.get("total", {})) | set(spec.get("keep", [])) | set(spec.get("additive") or [])
+    return cols
+
+
+def assert_spec(table: pd.DataFrame, spec: dict | None = None,
+                settings: set = frozenset()) -> dict:
+    """The spec names only existing columns, counts only n / n_* columns and declares every
+    numeric column that is not a setting (so nothing is shown unchecked)."""
+    spec = table.attrs["suppress"] if spec is None else spec
+    assert set(spec) <= _SPEC_KEYS and {"counts", "derived"} <= set(spec)
+    assert _spec_columns(spec) <= set(table.columns), _spec_columns(spec) - set(table.columns)
+    assert all(c == "n" or c.startswith("n_") for c in spec["counts"])
+    declared = set(spec["counts"]) | set(spec["derived"]) | set(spec.get("keep", []))
+    numeric = {c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
+               and not pd.api.types.is_bool_dtype(table[c])}
+    assert numeric - declared <= set(settings), numeric - declared - set(settings)
+    return spec
+
+
+def _shown(table, spec=None):
+    from changing_tracks.disclosure import suppress
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fixtures with one-category groups
+        return suppress(table, **(table.attrs["suppress"] if spec is None else spec))
+
+
+def test_disclosure_specs_name_existing_columns(equity_data, rep_data, register):
+    p, a, _ = equity_data
+    participants, bench = rep_data
+    assert_spec(P.reach(p, a), settings={"sessions_delivered"})  # the service's provision
+    assert "groups" in P.reach(p, a, by=("service", "year", "activity")).attrs["suppress"]
+    spec = assert_spec(P.representation(participants, bench, SERVICES), settings={"df"})
+    assert ["service", "year", "family"] in spec["groups"] and spec["keep"] == ["benchmark", "df"]
+    assert_spec(P.attendance_summary(P.attendance_rates(*register)))
+    assert_spec(P.retention(p))
+    spec = assert_spec(P.progression(p))
+    assert spec["sums"]["n_progressed"] == ["n_lessons", "n_ensemble", "n_music_centre",
+                                            "n_other"]
+    gaps = P.equity_gaps(p, a)
+    assert_spec(gaps)
+    empty = {"n_group_outcome", "n_peers_outcome"}  # missing on attendance rows
+    for measure, spec in gaps.attrs["suppress_by_measure"].items():
+        assert_spec(gaps[gaps["measure"] == measure], spec,
+                    settings=empty if measure == "attendance" else set())
+    ret = P.retention(p)
+    assert ret[ret["service"] == "s1"].attrs["suppress"] == ret.attrs["suppress"]
+    for table in (P.reach(p, a), P.retention(p), gaps):  # no old-style recipes left
+        assert "disclosure_args" not in table.attrs
+
+
+def test_n11_with_three_regular_attenders_shows_the_mean_rate():
+    # 11 participants offered 4 sessions each: 3 attend all four (rate 1), 8 attend two.
+    p = make_participants(11)
+    dates = pd.to_datetime(["2019-10-01", "2019-10-08", "2019-10-15", "2019-10-22"])
+    a = pd.DataFrame({"participant": np.repeat(p["participant"].to_numpy(), 4),
+                      "session_date": list(dates) * 11,
+                      "attended": [True] * 12 + [True, True, False, False] * 8})
+    s = P.attendance_summary(P.attendance_rates(p, a), pooled=False)
+    assert (s["n"].iloc[0], s["n_at_least"].iloc[0]) == (11, 3)
+    row_ = _shown(s).iloc[0]
+    assert row_["n"] == 11
+    assert row_["mean"] == pytest.approx((3 * 1 + 8 * 0.5) / 11) and row_["median"] == 0.5
+    assert row_["sd"] != "c" and row_["q90"] != "c"
+    for col in ("n_at_least", "share_at_least", "ci_low", "ci_high"):
+        assert row_[col] == "c", col
+    # Representation: 3 of 11 with free school meals; 8 without is the complement.
+    rep = P.representation(make_participants(11, fsm=flags(11, 3)), full_benchmarks("Herts"),
+                           SERVICES, characteristics=["fsm"], pooled=False)
+    r = _shown(rep).iloc[0]
+    assert (r["n"], r["n_known"], r["n_unknown"], r["share_unknown"]) == (11, 11, 0, 0.0)
+    assert r["n_with"] == "c" and r["share"] == "c" and r["ratio"] == "c"
+    assert r["benchmark"] == pytest.approx(0.2)  # a published figure: kept
+
+
+def test_equity_gaps_specs_per_measure(equity_data):
+    from changing_tracks.disclosure import suppress
+
+    p, a, _ = equity_data
+    gaps = P.equity_gaps(p, a)
+    # A mean attendance rests on its side's count only: its outcome count is missing (not
+    # applicable), so the whole table's spec and the measure's own agree on its rows.
+    for measure, spec in gaps.attrs["suppress_by_measure"].items():
+        part = gaps[gaps["measure"] == measure]
+        for threshold in (2, 10):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                whole = suppress(part, {"threshold": threshold}, **gaps.attrs["suppress"])
+                own = suppress(part, {"threshold": threshold}, **spec)
+            whole.attrs, own.attrs = {}, {}
+            pd.testing.assert_frame_equal(whole.astype(object), own.astype(object))
+    att = gaps[gaps["measure"] == "attendance"]
+    estimated = att["estimate_group"].notna().to_numpy()
+    low = suppress(att, {"threshold": 2}, **gaps.attrs["suppress"])
+    assert estimated.any() and (low.loc[estimated, "estimate_group"] != "c").all()
+    high = _shown(att)  # 5 in the FSM group: hidden at the default threshold
+    assert (high.loc[estimated, "estimate_group"] == "c").all()
+
+
+def test_publishing_the_sample_participation_tables(sample_dir):
+    from changing_tracks.reports import open_report
+
+    report = open_report(sample_dir, "2019-20")
+    p, a = report.table("participants"), report.table("attendance")
+    rates = P.attendance_rates(p, a)
+    tables = [P.reach(p, a), P.representation(p, report.table("benchmarks"),
+                                              report.table("services")),
+              P.attendance_summary(rates), P.retention(p), P.progression(p),
+              P.equity_gaps(p, a)]
+    published = [report.publish(table).table for table in tables]
+    assert [len(t) for t in published] == [len(t) for t in tables]
+    gaps = tables[-1]
+    for measure, spec in gaps.attrs["suppress_by_measure"].items():
+        published.append(report.publish(gaps[gaps["measure"] == measure], spec=spec).table)
+    one = tables[3][tables[3]["service"] == "essex"]
+    assert one.attrs["suppress"] == tables[3].attrs["suppress"]
+    published.append(report.publish(one).table)
+    assert all(t.attrs["disclosure_warnings"] == [] for t in published)

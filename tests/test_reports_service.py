@@ -23,7 +23,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from changing_tracks.disclosure import DisclosurePolicy, check_no_identifiers  # noqa: E402
-from changing_tracks.reports import Note, Published, Report, ShownFigure  # noqa: E402
+from changing_tracks.reports import (Note, Parts, Published, Report,  # noqa: E402
+                                     ShownFigure, Text)
 from changing_tracks.reports import service as sv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ def _report(data, service, year, **kwargs) -> Report:
 
 def _items(shown):
     """The displayable leaves of a section's output."""
-    if isinstance(shown, sv.Parts):
+    if isinstance(shown, Parts):
         for part in shown:
             yield from _items(part)
     else:
@@ -79,13 +80,13 @@ def _visible_counts(published: Published) -> list[tuple[str, int]]:
 def test_every_section_returns_something_displayable(outputs, service, year):
     for function in ALL_FUNCTIONS:
         shown = outputs[(service, year, function.__name__)]
-        assert isinstance(shown, (Published, Note, ShownFigure, sv.Text, sv.Parts)), \
+        assert isinstance(shown, (Published, Note, ShownFigure, Text, Parts)), \
             function.__name__
         html = shown._repr_html_()
         assert isinstance(html, str) and html, function.__name__
         assert "Traceback" not in html
         for item in _items(shown):
-            assert isinstance(item, (Published, Note, ShownFigure, sv.Text)), function.__name__
+            assert isinstance(item, (Published, Note, ShownFigure, Text)), function.__name__
             if isinstance(item, ShownFigure):
                 assert item.png.startswith(b"\x89PNG")
 
@@ -131,7 +132,7 @@ def test_missing_data_give_no_data_notes(outputs):
     assert "Wellbeing questionnaires (WEMWBS / SWEMWBS): **no data**" in intro
     # 2018-19: the follow-up audit and stage placements came later
     completion = outputs[("norfolk", "2018-19", "audit_completion")]
-    assert isinstance(completion, sv.Parts) and "after the 2018-19" in completion[0].text
+    assert isinstance(completion, Parts) and "after the 2018-19" in completion[0].text
     stages = outputs[("norfolk", "2018-19", "stages_table")].table
     assert set(stages["Journey"]) == {"baseline only"}
     scores = outputs[("norfolk", "2018-19", "audit_scores")].table
@@ -184,21 +185,6 @@ def test_invalid_choices_are_refused(sample_data):
 
 # ---------------------------------------------------------------- helpers, by hand
 
-def test_count_text():
-    policy = DisclosurePolicy()
-    assert [sv.count_text(n, policy) for n in (0, 1, 9, 10, 1234)] == \
-        ["0", "fewer than 10", "fewer than 10", "10", "1,234"]
-    rounded = DisclosurePolicy(threshold=10, rounding_base=5)
-    assert [sv.count_text(n, rounded) for n in (12, 13, 7)] == ["10", "15", "fewer than 10"]
-    assert sv.count_text(pd.NA, policy) == "not known"
-
-
-def test_organisation_cutoff():
-    assert sv.organisation_cutoff("2018-19") == pd.Timestamp("2019-09-30")
-    assert sv.organisation_cutoff("2019-20", {"organisation_cutoff": "2020-08-31"}) == \
-        pd.Timestamp("2020-08-31")
-
-
 def test_disagreement_counts_by_hand():
     collated = pd.DataFrame({
         "wave": ["baseline"] * 4 + ["follow-up"] * 2,
@@ -213,23 +199,6 @@ def test_disagreement_counts_by_hand():
         {"wave": "follow-up", "n_raters": 2, "n_statements": 2, "n_same": 0,
          "n_one_apart": 0, "n_disagree": 2, "pct_disagree": 100.0},
     ]
-
-
-def test_redecimal_rounds_half_up():
-    assert sv._redecimal("2.345", 2) == "2.35"
-    assert sv._redecimal("0.125", 2) == "0.13"  # Python's round would give 0.12
-    assert sv._redecimal("1,234.5", 0) == "1,235"
-    assert sv._redecimal("c", 1) == "c"
-    assert sv._redecimal("1.01", 1) == "1.0"
-
-
-def test_text_and_parts_render():
-    text = sv.Text("**Title.**\n\nIntro <b>\n\n- one\n- two\n\nEnd")
-    html = text._repr_html_()
-    assert "<strong>Title.</strong>" in html and "&lt;b&gt;" in html
-    assert html.count("<li>") == 2 and "<ul>" in html
-    parts = sv.Parts([Note("first"), Note("second")])
-    assert parts._repr_html_().index("first") < parts._repr_html_().index("second")
 
 
 # ---------------------------------------------------------------- notebooks

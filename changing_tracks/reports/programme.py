@@ -7,7 +7,7 @@ Section functions for the two programme-level notebooks,
 all services (``open_report(data_dir, year)``) and returns what the notebook
 shows: a :class:`~changing_tracks.reports.Published` table, a
 :class:`~changing_tracks.reports.Note`, a
-:class:`~changing_tracks.reports.ShownFigure`, or a :class:`Shown` list of
+:class:`~changing_tracks.reports.ShownFigure`, or a :class:`Parts` list of
 them (a list that displays as one block of HTML). A notebook cell is then one
 call::
 
@@ -33,25 +33,27 @@ never an exception.
 
 Which records belong to a year
 ------------------------------
-Participants, wellbeing questionnaires, outcome ratings and tutors carry a
-programme year (``Report.table`` filters them). Audit ratings and stages of
-inclusion do not: a report for a year uses the services active in that year
-(:func:`active_services`) and their records dated up to the end of the year
-(31 August) plus ``late_returns_days`` (default 30, because lockdown moved the
-audit follow-up deadline to 30 September 2020); see :func:`year_records`. So
-the 2018-19 reports have the July 2019 audit baseline but no follow-up, and
-the 2019-20 reports have both. Undated records are kept.
+:meth:`Report.table <changing_tracks.reports.Report.table>` decides, by one
+rule for every report: participants, wellbeing questionnaires, outcome ratings
+and tutors carry a programme year; audit ratings and stages of inclusion are
+the records of the services active in the year
+(:attr:`Report.active_services <changing_tracks.reports.Report.active_services>`)
+dated up to :func:`~changing_tracks.reports.organisation_cutoff` (default 30
+September after the year ends, because lockdown moved the audit follow-up
+deadline to 30 September 2020). So the 2018-19 reports have the July 2019
+audit baseline but no follow-up, and the 2019-20 reports have both. Undated
+records are kept.
 
 Analysis choices
 ----------------
 Read from the report's ``analysis`` settings (the build configuration's
 ``[analysis]`` table); keys not listed here are left to other reports. The
-defaults are in :data:`ANALYSIS_DEFAULTS`:
+defaults are in :data:`changing_tracks.reports.ANALYSIS_DEFAULTS`:
 
 ``wellbeing_scale`` ("SWEMWBS")
     Scale compared across services. Services used WEMWBS or SWEMWBS; both give
     the SWEMWBS metric score, so services are compared on it only.
-``allow_missing`` (0)
+``wellbeing_allow_missing`` (0)
     Missing items a questionnaire may have and still be scored (prorated).
 ``meta_method`` ("dl")
     Between-service variance for the pooled random-effects estimate:
@@ -66,12 +68,14 @@ defaults are in :data:`ANALYSIS_DEFAULTS`:
     What counts as a gap in the shared-gaps table: "not met" or "not fully met".
 ``audit_deadline`` ("2020-07-31"), ``audit_extended_deadline`` ("2020-09-30")
     Follow-up audit deadlines for the completion table.
-``late_returns_days`` (30)
-    Days after 31 August during which audit ratings and stage placements still
-    count for the year that has just ended.
+``organisation_cutoff`` (None)
+    Last date of the audit ratings and stage placements a year's report shows;
+    default 30 September after the year ends
+    (:func:`changing_tracks.reports.organisation_cutoff`, the rule both report
+    modules use).
 ``early_stages`` (["exclusion", "segregation"])
     Stages of inclusion counted as early.
-``coverage_threshold`` (0.5)
+``outcomes_gap_threshold`` (0.5)
     A domain is a coverage gap when it has fewer than this share of the young
     people rated in the service's best-covered domain.
 ``majority`` (0.5)
@@ -93,19 +97,14 @@ from .. import participation as _participation
 from .. import wellbeing as _wellbeing
 from .. import workforce as _workforce
 from ..contracts import OUTCOME_DOMAINS, STAGE_AREAS, WAVES
-from ..disclosure import round_half_up, suppress
 from ..stats import sign_test
-from . import POOLED, Note, Published, Report, ShownFigure
+from . import (LOCKDOWN, POOLED, Note, Parts, Published, Report, ShownFigure, count_text,
+               declared_spec, listing, p_text, percent, year_dates)
 
 __all__ = [
-    "Shown",
-    "ANALYSIS_DEFAULTS",
     "HEARD_PRINCIPLES",
     "FACTORS_FOR_SUCCESS",
     "PRIORITY_CHARACTERISTICS",
-    "period_end",
-    "active_services",
-    "year_records",
     # partners and reach
     "partners",
     "reach_summary",
@@ -159,21 +158,6 @@ __all__ = [
 ]
 
 #: Analysis choices and their defaults (see the module docstring).
-ANALYSIS_DEFAULTS: dict[str, Any] = {
-    "wellbeing_scale": "SWEMWBS",
-    "allow_missing": 0,
-    "meta_method": "dl",
-    "funnel_overdispersion": "auto",
-    "dunn_adjust": "holm",
-    "audit_method": "median",
-    "audit_gap": "not met",
-    "audit_deadline": "2020-07-31",
-    "audit_extended_deadline": "2020-09-30",
-    "late_returns_days": 30,
-    "early_stages": ("exclusion", "segregation"),
-    "coverage_threshold": 0.5,
-    "majority": 0.5,
-}
 
 #: The HEARD principles (Youth Music) and what each asks, in the evaluators' words.
 HEARD_PRINCIPLES: dict[str, str] = {
@@ -216,24 +200,6 @@ _CHARACTERISTIC_LABELS = {
 }
 _GROUP_LABELS = {"fsm": "FSM / Pupil Premium", "sen": "SEN (support or EHC plan)",
                  "looked_after": "Looked after", "young_carer": "Young carer", "eal": "EAL"}
-_ORGANISATIONS = ("Audit scores and stages describe music services, not people: no numbers "
-                  "are hidden.")
-_LOCKDOWN = pd.Timestamp("2020-03-23")
-
-
-class Shown(list):
-    """Several report items (tables, notes, figures) shown one after another.
-
-    A plain list displays as text in a notebook; this one displays each item's
-    HTML in turn, so a section function can return a figure with its table and
-    caveats and the notebook cell stays one call.
-    """
-
-    def _repr_html_(self) -> str:
-        return "\n".join(item._repr_html_() for item in self)
-
-    def __repr__(self) -> str:
-        return "\n\n".join(repr(item) for item in self)
 
 
 # --------------------------------------------------------------------------
@@ -256,15 +222,11 @@ def _cached(report: Report, name: str, compute: Callable[[], Any]) -> Any:
 
 
 def _opt(report: Report, key: str) -> Any:
-    value = report.analysis.get(key, ANALYSIS_DEFAULTS[key])
+    value = report.setting(key)
     if key == "wellbeing_scale" and value not in _wellbeing.SCALES:
         raise ValueError(f"analysis setting wellbeing_scale: expected one of "
                          f"{list(_wellbeing.SCALES)}, found {value!r}")
-    if key == "late_returns_days" and (isinstance(value, bool) or not isinstance(value, int)
-                                       or not 0 <= value <= 366):
-        raise ValueError(f"analysis setting late_returns_days: expected a whole number of days "
-                         f"from 0 to 366, found {value!r}")
-    if key in ("coverage_threshold", "majority") and (
+    if key in ("outcomes_gap_threshold", "majority") and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1):
         raise ValueError(f"analysis setting {key}: expected a share between 0 and 1, "
                          f"found {value!r}")
@@ -315,159 +277,15 @@ def _alphabetical(table: pd.DataFrame, column: str = "service") -> pd.DataFrame:
 
 
 def _publish(report: Report, table: pd.DataFrame, columns: Mapping[str, str],
-             caption: str = "", *, people: str = "young people", organisations: bool = False,
-             decimals: int = 1, footnote: str = "", p_values: Sequence[str] = (),
-             **spec: Any) -> Published:
-    """``Report.publish`` with service names, alphabetical order and the right footnote.
+             caption: str = "", **options: Any) -> Published:
+    """:meth:`Report.publish` with service names and alphabetical order (never by a result).
 
-    The suppression spec is ``spec`` if given, else the one the analysis function
-    attached to the table; it is passed whole, so that a table cut to fewer rows
-    or columns is not suppressed with relations from the table it came from.
+    ``options`` are :meth:`Report.publish`'s keywords (``people``,
+    ``organisations``, ``decimals``, ``footnote``, ``p_values``, and the
+    disclosure spec: given, it replaces the table's own).
     """
-    if organisations:
-        spec = {"counts": [], "derived": {}}
-    elif not spec:
-        spec = _spec(table)
     shown = _alphabetical(_relabel(report, table))
-    shown.attrs = {k: v for k, v in shown.attrs.items()
-                   if k not in ("suppress", "counts", "derived", "disclosure_args")}
-    published = report.publish(shown, dict(columns), caption=caption, decimals=decimals,
-                               people=people, **spec)
-    _format_p(report, published, shown, columns, p_values)
-    if organisations:
-        published.footnote = _ORGANISATIONS
-    if footnote:
-        published.footnote = f"{published.footnote} {footnote}".strip()
-    return published
-
-
-def _p_text(p: float) -> str:
-    """A p-value as evaluators print it: three decimals, or "<0.001"."""
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _format_p(report: Report, published: Published, shown: pd.DataFrame,
-              columns: Mapping[str, str], p_values: Sequence[str]) -> None:
-    """Rewrite published p-value columns as ``_p_text`` (hidden cells stay hidden)."""
-    symbols = {report.policy.symbol, report.policy.low_symbol}
-    for col in p_values:
-        if col not in columns or col not in shown.columns:
-            continue
-        heading = columns[col]
-        raw = pd.to_numeric(shown[col].astype(object), errors="coerce").to_numpy(dtype=float)
-        values = list(published.table[heading])
-        published.table[heading] = [
-            v if v is None or v in symbols or not np.isfinite(r) else _p_text(float(r))
-            for v, r in zip(values, raw)]
-
-
-def _spec(table: pd.DataFrame) -> dict[str, Any]:
-    """Suppression spec an analysis function attached to its table."""
-    if "disclosure_args" in table.attrs:
-        return dict(table.attrs["disclosure_args"])
-    spec = dict(table.attrs.get("suppress", {}))
-    for key in ("counts", "derived"):
-        if key in table.attrs and key not in spec:
-            spec[key] = table.attrs[key]
-    return spec
-
-
-def _display(report: Report, table: pd.DataFrame, people: str = "young people",
-             split: str | None = None, **spec: Any) -> pd.DataFrame:
-    """Suppressed display copy (numbers or the policy's symbol) for drawing a figure.
-
-    ``split`` names a column whose values are independent parts of the table
-    (no relation links rows with different values): each part is suppressed
-    on its own, which gives the same cells and is much faster for large tables.
-    """
-    if table.empty:
-        return table.copy()
-    clean = {k: v for k, v in spec.items() if v is not None}
-    if "counts" in clean:
-        clean["counts"] = [c for c in clean["counts"] if c in table.columns]
-    if "derived" in clean:
-        clean["derived"] = {k: v for k, v in clean["derived"].items() if k in table.columns}
-    if split is not None and split in table.columns:
-        parts = [suppress(part, report.policy, people=people, **clean)
-                 for _, part in table.groupby(split, sort=False)]
-        return pd.concat(parts).loc[table.index]
-    return suppress(table, report.policy, people=people, **clean)
-
-
-def _restrict(table: pd.DataFrame, spec: Mapping[str, Any], columns: Sequence[str]
-              ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The table cut to ``columns`` (and the columns the spec's groups need), with the
-    suppression spec cut to match: counts and relations on dropped columns go; a
-    statistic keeps the counts it rests on that remain (all remaining counts if none do).
-    Cutting columns first keeps the exact protection check small and fast."""
-    wanted = set(columns)
-    for grouping in spec.get("groups") or []:
-        wanted |= set([grouping] if isinstance(grouping, str) else grouping)
-    wanted |= set(spec.get("total") or {})
-    present = [c for c in table.columns if c in wanted]
-    out = table[present]
-    keep = set(present)
-    new: dict[str, Any] = {k: v for k, v in spec.items()
-                           if k not in ("counts", "derived", "sums", "complements", "keep",
-                                        "additive")}
-    counts = [c for c in spec.get("counts", []) if c in keep]
-    new["counts"] = counts
-    derived = {}
-    for stat, bases in (spec.get("derived") or {}).items():
-        if stat not in keep:
-            continue
-        bases = [bases] if isinstance(bases, str) else list(bases)
-        derived[stat] = [b for b in bases if b in keep] or list(counts)
-    new["derived"] = {k: v for k, v in derived.items() if v}
-    sums = {w: parts for w, parts in (spec.get("sums") or {}).items()
-            if w in keep and all(p in keep for p in parts)}
-    if sums:
-        new["sums"] = sums
-    complements = {a: b for a, b in (spec.get("complements") or {}).items()
-                   if a in keep and b in keep}
-    if complements:
-        new["complements"] = complements
-    if spec.get("keep"):
-        new["keep"] = [c for c in spec["keep"] if c in keep]
-    if spec.get("additive") is not None:
-        new["additive"] = [c for c in spec["additive"] if c in keep]
-    return out, new
-
-
-def _plot_display(report: Report, plot: Callable[[pd.DataFrame], Any], table: pd.DataFrame,
-                  display: pd.DataFrame, *, n: str = "n", by: str | None = "service",
-                  alt: str = "", people: str = "young people",
-                  noun: str | tuple[str, str] | None = None) -> ShownFigure | Note:
-    """``Report.plot`` on the raw table (which groups are large enough), drawing the
-    matching rows of the suppressed display copy."""
-    numeric = display.copy()
-    for col in table.columns:
-        is_count = isinstance(col, str) and (col == "n" or col.startswith("n_"))
-        if col in numeric.columns and not is_count and pd.api.types.is_numeric_dtype(table[col]) \
-                and not pd.api.types.is_bool_dtype(table[col]):
-            numeric[col] = pd.to_numeric(numeric[col].astype(object), errors="coerce")
-    return report.plot(lambda shown: plot(numeric.loc[shown.index]), table, n=n, by=by,
-                       alt=alt, people=people, noun=noun)
-
-
-def _percent(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Shares 0-1 as percentages 0-100 (same column names), attrs kept."""
-    out = table.copy()
-    for col in columns:
-        if col in out.columns:
-            out[col] = pd.to_numeric(out[col], errors="coerce").astype(float) * 100
-    return out
-
-
-def _count(report: Report, k: int | float) -> str:
-    """A count of people for a sentence: as published, or "fewer than <threshold>"."""
-    k = int(k)
-    policy = report.policy
-    if bool(policy.is_sensitive([k])[0]):
-        return f"fewer than {policy.threshold}"
-    if policy.rounding_base:
-        k = int(round_half_up(k, policy.rounding_base))
-    return f"{k:,}"
+    return report.publish(shown, dict(columns), caption=caption, **options)
 
 
 def _share(report: Report, k: int | float, n: int | float) -> str | None:
@@ -478,7 +296,7 @@ def _share(report: Report, k: int | float, n: int | float) -> str | None:
         return None
     if bool(np.any(report.policy.is_sensitive([k, n - k, n]))):
         return None
-    return f"{100 * k / n:.0f}% of {_count(report, n)}"
+    return f"{100 * k / n:.0f}% of {count_text(n, report.policy)}"
 
 
 def _v(row: pd.Series | None, col: str) -> float | None:
@@ -512,15 +330,17 @@ def _shown_share(report: Report, row: pd.Series | None, part: str, whole: str,
         percent = value * scale
     else:
         percent = 100 * k / n
-    return f"{percent:.0f}% of {_count(report, n)}"
+    return f"{percent:.0f}% of {count_text(n, report.policy)}"
 
 
 def _display_rows(report: Report, table: pd.DataFrame, spec: Mapping[str, Any],
-                  people: str = "young people", **where: Any) -> pd.DataFrame:
-    """Rows of the suppressed display copy matching ``where`` (column = value)."""
+                  people: str = "young people", columns: Sequence[str] | None = None,
+                  unpublished: Sequence[str] = (), **where: Any) -> pd.DataFrame:
+    """Rows of the table as published (:meth:`Report.masked`) matching ``where`` (column=value)."""
     if table.empty:
         return table
-    display = _display(report, table, people=people, **dict(spec))
+    display = report.masked(table, spec, people=people, columns=columns,
+                            unpublished=unpublished)
     mask = np.ones(len(table), dtype=bool)
     for col, value in where.items():
         mask &= (table[col].astype(object) == value).to_numpy(dtype=bool)
@@ -541,104 +361,8 @@ def _upper(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _listing(items: Sequence[str]) -> str:
-    items = [str(i) for i in items]
-    if not items:
-        return ""
-    if len(items) == 1:
-        return items[0]
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _plural(k: int, one: str, many: str | None = None) -> str:
     return f"{k} {one if k == 1 else (many or one + 's')}"
-
-
-# --------------------------------------------------------------------------
-# Which records belong to the year
-# --------------------------------------------------------------------------
-
-def period_end(year: str, late_returns_days: int = 30) -> pd.Timestamp:
-    """Last date whose audit ratings and stage placements count for a programme year.
-
-    Parameters
-    ----------
-    year : str
-        Programme year, e.g. "2019-20" (September to August).
-    late_returns_days : int, default 30
-        Days after 31 August still counted (the audit follow-up deadline was
-        moved to 30 September 2020 after lockdown).
-
-    Returns
-    -------
-    pandas.Timestamp
-        31 August of the year's second calendar year plus ``late_returns_days``.
-
-    Examples
-    --------
-    >>> period_end("2019-20")
-    Timestamp('2020-09-30 00:00:00')
-    """
-    match = re.match(r"^(\d{4})-\d{2}$", str(year))
-    if not match:
-        raise ValueError(f"year: expected a programme year such as '2019-20', found {year!r}")
-    start = int(match.group(1))
-    return pd.Timestamp(year=start + 1, month=8, day=31) + pd.Timedelta(days=int(late_returns_days))
-
-
-def active_services(report: Report) -> list[str]:
-    """Services active in the report's year: with participants, wellbeing, outcomes or tutors.
-
-    Returns
-    -------
-    list of str
-        Service ids, alphabetical.
-    """
-    present = set(report.services)
-    tutors = report.table("tutors")
-    if "service" in tutors.columns:
-        present |= set(tutors["service"].dropna().astype(str))
-    return sorted(present)
-
-
-def year_records(report: Report, name: str) -> pd.DataFrame:
-    """Audit ratings or stage placements that count for the report's year.
-
-    The records of the services active in the year (:func:`active_services`)
-    dated on or before :func:`period_end` (undated records are kept): a report
-    looks at everything those services had recorded by the end of its year.
-
-    Parameters
-    ----------
-    report : Report
-    name : {"audit_ratings", "stages"}
-
-    Returns
-    -------
-    DataFrame
-        The table's rows for the year, without the loader's source columns;
-        ``attrs["settings"]`` records the cut-off and how many undated rows
-        were kept.
-    """
-    if name not in ("audit_ratings", "stages"):
-        raise ValueError(f"name: expected 'audit_ratings' or 'stages', found {name!r}")
-    frame = report.table(name)
-    end = period_end(report.year, _opt(report, "late_returns_days"))
-    if frame.empty:
-        out = frame.copy()
-    else:
-        keep = np.array(frame["service"].astype(str).isin(active_services(report)), dtype=bool)
-        undated = np.zeros(len(frame), dtype=bool)
-        if "date" in frame.columns:
-            dates = pd.to_datetime(frame["date"], errors="coerce")
-            undated = np.array(dates.isna(), dtype=bool)
-            keep = keep & (undated | np.array((dates <= end).fillna(False), dtype=bool))
-        out = frame[keep].reset_index(drop=True)
-        undated = undated[keep]
-    out.attrs["settings"] = {"year": report.year, "dated_up_to": end.date().isoformat(),
-                             "services": active_services(report),
-                             "undated_kept": int(np.sum(undated)) if len(out) else 0}
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -653,7 +377,7 @@ def partners(report: Report) -> Published | Note:
     Published or Note
         One row per active service (organisations: no suppression).
     """
-    active = active_services(report)
+    active = report.active_services
     services = report.table("services")
     services = services[services["service"].astype(str).isin(active)]
     if services.empty:
@@ -668,16 +392,12 @@ def partners(report: Report) -> Published | Note:
                     organisations=True)
 
 
-def _all_years(report: Report, name: str) -> pd.DataFrame:
-    return report.data.table(name).reset_index(drop=True)
-
-
 def reach_summary(report: Report) -> Note:
     """One paragraph: how many services, young people, activities, settings and tutors.
 
     Counts of people are given only when they may be published.
     """
-    active = active_services(report)
+    active = report.active_services
     if not active:
         return report.no_data("partner services with any records")
     services = report.table("services")
@@ -685,7 +405,7 @@ def reach_summary(report: Report) -> Note:
     joined = [f"{int(k)} joined in {int(y)}"
               for y, k in cohorts.astype(int).value_counts().sort_index().items()]
     text = [f"In {report.year}, {_plural(len(active), 'partner music service')} took part"
-            + (f" ({_listing(joined)})." if joined else ".")]
+            + (f" ({listing(joined)})." if joined else ".")]
     people = report.table("participants")
     if people.empty:
         text.append("The data hold no records of the young people taking part this year.")
@@ -693,12 +413,12 @@ def reach_summary(report: Report) -> Note:
         n = len(people.drop_duplicates(["service", "participant"]))
         activities = people["activity"].dropna().nunique() if "activity" in people else 0
         settings = people["setting"].dropna().nunique() if "setting" in people else 0
-        text.append(f"They worked with {_count(report, n)} young people, in "
+        text.append(f"They worked with {count_text(n, report.policy)} young people, in "
                     f"{_plural(activities, 'kind')} of activity and "
                     f"{_plural(settings, 'kind')} of setting.")
     tutors = report.table("tutors")
     if not tutors.empty:
-        listed = _count(report, len(tutors.drop_duplicates("tutor")))
+        listed = count_text(len(tutors.drop_duplicates("tutor")), report.policy)
         text.append(f"{listed[0].upper() + listed[1:]} tutors and other staff are listed on "
                     "their inclusion work.")
     return Note(" ".join(text))
@@ -710,13 +430,13 @@ def reach_table(report: Report) -> Published | Note:
     A young person is *continuing* when the same service had them the year
     before (:func:`changing_tracks.participation.reach`).
     """
-    people = _all_years(report, "participants")
+    people = report.table("participants", all_years=True)
     if report.table("participants").empty:
         return report.no_data("participant records")
-    registers = _all_years(report, "attendance")
+    registers = report.table("attendance", all_years=True)
     table = _participation.reach(people, registers if len(registers) else None,
                                  by=("service", "year"))
-    spec = _spec(table)
+    spec = declared_spec(table)
     table = table[table["year"] == report.year]
     columns = {"service": "Music service", "n": "Young people", "n_new": "New this year",
                "n_continuing": "Continuing from last year",
@@ -727,17 +447,17 @@ def reach_table(report: Report) -> Published | Note:
                              "All services row counts a date once.", **spec)
 
 
-def activities_and_settings(report: Report) -> Shown | Note:
+def activities_and_settings(report: Report) -> Parts | Note:
     """Young people by kind of activity and by setting, all services together."""
-    people = _all_years(report, "participants")
+    people = report.table("participants", all_years=True)
     if report.table("participants").empty:
         return report.no_data("participant records")
-    registers = _all_years(report, "attendance")
-    out = Shown()
+    registers = report.table("attendance", all_years=True)
+    out = Parts()
     for by, heading in (("activity", "Kind of activity"), ("setting", "Setting")):
         table = _participation.reach(people, registers if len(registers) else None,
                                      by=(by, "year"), pooled=False)
-        spec = _spec(table)
+        spec = declared_spec(table)
         table = table[(table["year"] == report.year) & table[by].notna()]
         out.append(_publish(report, table, {by: heading, "n": "Young people",
                                           "sessions_delivered": "Session dates"},
@@ -781,9 +501,9 @@ def representation_table(report: Report,
     table = _representation(report)
     if table is None:
         return report.no_data("participant records or population benchmarks")
-    spec = _spec(table)
+    spec = declared_spec(table)
     table = table[table["characteristic"].isin(list(characteristics))]
-    table = _percent(table, ["share", "ci_low", "ci_high", "benchmark"])
+    table = percent(table, ["share", "ci_low", "ci_high", "benchmark"])
     table = table.assign(characteristic=table["characteristic"].map(
         lambda c: _CHARACTERISTIC_LABELS.get(c, c)).astype(object))
     columns = {"service": "Music service", "characteristic": "Characteristic",
@@ -799,7 +519,7 @@ def representation_table(report: Report,
                              "the population.", **spec)
 
 
-def representation_figure(report: Report) -> Shown | Note:
+def representation_figure(report: Report) -> Parts | Note:
     """Dot plot of representation ratios with their intervals, one panel per service.
 
     Shows the priority groups, EAL and sex (each service's ethnic groups are
@@ -810,31 +530,30 @@ def representation_figure(report: Report) -> Shown | Note:
         return report.no_data("participant records or population benchmarks")
     table = table[table["characteristic"].isin([*PRIORITY_CHARACTERISTICS, "sex_female",
                                                 "sex_male"])]
-    display = _display(report, table, split="family", **_spec(table))
+    display = _relabel(report, report.masked(table, split="family"), short=True)
     table = _relabel(report, table, short=True)
-    display = _relabel(report, display, short=True)
-    visible = pd.to_numeric(display["ratio"].astype(object), errors="coerce").notna()
+    visible = display["ratio"].notna()
     blank = sorted(set(table["service"]) - set(table.loc[visible.to_numpy(), "service"]))
     keep = ~table["service"].isin(blank).to_numpy()
-    figure = _plot_display(report, _participation.plot_representation, table[keep],
-                           display[keep], n="n", by="service",
-                           alt="Representation ratios with 95% intervals for each service")
+    figure = report.plot(_participation.plot_representation, table[keep], draw=display[keep],
+                         n="n", by="service",
+                         alt="Representation ratios with 95% intervals for each service")
     notes = ["'n/a': the ratio is hidden (fewer than "
              f"{report.policy.threshold} young people) or there is no population benchmark."]
     if blank:
-        notes.append(f"Not shown, every ratio hidden: {_listing(blank)}.")
-    return Shown([figure, Note(" ".join(notes))])
+        notes.append(f"Not shown, every ratio hidden: {listing(blank)}.")
+    return Parts([figure, Note(" ".join(notes))])
 
 
-def engagement(report: Report) -> Shown | Note:
+def engagement(report: Report) -> Parts | Note:
     """Retention (completed of those who finished) and progression into regular provision."""
     people = report.table("participants")
     if people.empty:
         return report.no_data("participant records")
-    out = Shown()
+    out = Parts()
     retention = _participation.retention(people, by=("service", "year"))
-    spec = _spec(retention)
-    out.append(_publish(report, _percent(retention, ["share_completed", "ci_low", "ci_high"]),
+    spec = declared_spec(retention)
+    out.append(_publish(report, percent(retention, ["share_completed", "ci_low", "ci_high"]),
                         {"service": "Music service", "n": "Young people",
                          "n_completed": "Completed", "n_withdrew": "Withdrew",
                          "n_active": "Still taking part", "share_completed":
@@ -844,7 +563,7 @@ def engagement(report: Report) -> Shown | Note:
                         footnote="Young people still taking part at the end of the records "
                                  "are left out of the percentage."))
     progression, spec = _progression(report)
-    out.append(_publish(report, _percent(progression, ["share_progressed", "ci_low", "ci_high"]),
+    out.append(_publish(report, percent(progression, ["share_progressed", "ci_low", "ci_high"]),
                         {"service": "Music service", "n": "Completed",
                          "n_known": "Next step known", "n_progressed":
                          "Went on to regular provision", "share_progressed":
@@ -856,7 +575,7 @@ def engagement(report: Report) -> Shown | Note:
 
 def _progression(report: Report) -> tuple[pd.DataFrame, dict[str, Any]]:
     table = _participation.progression(report.table("participants"), by=("service", "year"))
-    return table, _spec(table)
+    return table, declared_spec(table)
 
 
 def _equity_tables(report: Report) -> list[tuple[str, pd.DataFrame, dict[str, Any]]]:
@@ -864,12 +583,12 @@ def _equity_tables(report: Report) -> list[tuple[str, pd.DataFrame, dict[str, An
     gaps = _participation.equity_gaps(report.table("participants"), None, by=("year",),
                                       pooled=False)
     gaps = gaps.assign(service=POOLED)
-    args = gaps.attrs.get("disclosure_args", {})
+    args = gaps.attrs.get("suppress_by_measure", {})
     return [(m, gaps[gaps["measure"] == m], dict(args.get(m, {})))
             for m in ("retention", "progression") if (gaps["measure"] == m).any()]
 
 
-def equity(report: Report) -> Shown | Note:
+def equity(report: Report) -> Parts | Note:
     """Do priority groups complete and progress as often as their peers? All services together."""
     people = report.table("participants")
     if people.empty:
@@ -878,17 +597,17 @@ def equity(report: Report) -> Shown | Note:
     if not tables:
         return report.no_data("records of priority groups")
     gaps = pd.concat([t for _, t, _ in tables])
-    shown = Shown()
+    shown = Parts()
     displays = []
     for measure, part, spec in tables:
-        displays.append(_display(report, part, **spec))
-        table = _percent(part, ["estimate_group", "estimate_peers", "difference", "ci_low",
+        displays.append(report.masked(part, spec))
+        table = percent(part, ["estimate_group", "estimate_peers", "difference", "ci_low",
                                 "ci_high"])
         table = table.assign(group=table["group"].map(lambda g: _GROUP_LABELS.get(g, g))
                              .astype(object))
         what = ("% completed (of those who finished)" if measure == "retention"
                 else "% went on to regular provision (of completers known)")
-        shown.append(_publish(report, 
+        shown.append(_publish(report,
             table, {"group": "Group", "n_group": "Young people in the group",
                     "n_peers": "Their peers", "estimate_group": f"Group: {what}",
                     "estimate_peers": "Peers", "difference": "Difference (points)",
@@ -896,9 +615,13 @@ def equity(report: Report) -> Shown | Note:
             caption=f"{measure.capitalize()}: priority groups and their peers, all services, "
                     f"{report.year}", **spec))
     display = pd.concat(displays) if displays else gaps.iloc[0:0]
+    for col in ("n_group", "n_peers"):  # the bars' labels say "n=c" where the table hides n
+        if col in display:
+            display[col] = display[col].astype(object).where(display[col].notna(),
+                                                             report.policy.symbol)
     if len(display):
-        figure = _plot_display(report, lambda d: _participation.plot_equity_gaps(
-            d, service=POOLED, year=report.year), gaps, display, n="n", by="group",
+        figure = report.plot(lambda d: _participation.plot_equity_gaps(
+            d, service=POOLED, year=report.year), gaps, draw=display, n="n", by="group",
             noun=("group", "groups"), alt="Retention and progression of priority groups and "
                                           "their peers")
         shown.insert(0, figure)
@@ -910,7 +633,7 @@ def equity(report: Report) -> Shown | Note:
 # --------------------------------------------------------------------------
 
 def _audit_data(report: Report) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    ratings = year_records(report, "audit_ratings")
+    ratings = report.table("audit_ratings")
     statements = report.table("audit_statements")
     if ratings.empty or statements.empty:
         return None
@@ -925,7 +648,7 @@ def _audit_change(report: Report) -> pd.DataFrame | None:
                    lambda: _audit.change(*data, method=_opt(report, "audit_method")))
 
 
-def audit_completion(report: Report) -> Shown | Note:
+def audit_completion(report: Report) -> Parts | Note:
     """When each service completed its baseline and follow-up audit, against the deadline."""
     data = _audit_data(report)
     if data is None:
@@ -944,28 +667,28 @@ def audit_completion(report: Report) -> Shown | Note:
     if "follow-up" in waves:
         columns["status"] = "Follow-up"
         columns["deadline"] = "Deadline"
-    out = Shown([_publish(report, table, columns,
+    out = Parts([_publish(report, table, columns,
                           f"ED&I audit completion (records up to "
-                          f"{period_end(report.year, _opt(report, 'late_returns_days')):%d %B %Y})",
+                          f"{report.cutoff:%d %B %Y})",
                           organisations=True)])
-    missing = sorted(set(active_services(report)) - set(table["service"].astype(str)))
+    missing = sorted(set(report.active_services) - set(table["service"].astype(str)))
     if "follow-up" not in waves:
         out.append(Note(f"No follow-up audit falls within {report.year}: the follow-up was due "
                         f"after it, so this report shows the baseline only."))
     if missing:
         names = _names(report)
         out.append(Note("No audit ratings are recorded for "
-                        + _listing([names.get(s, s) for s in missing]) + "."))
+                        + listing([names.get(s, s) for s in missing]) + "."))
     return out
 
 
-def audit_heatmaps(report: Report) -> Shown | Note:
+def audit_heatmaps(report: Report) -> Parts | Note:
     """Service x section heatmaps of audit scores: baseline, follow-up and change."""
     table = _audit_change(report)
     if table is None or table.empty:
         return report.no_data("ED&I audit ratings")
     table = _relabel(report, table, short=True)
-    out = Shown()
+    out = Parts()
     titles = {"baseline": "Audit scores at baseline (% of the applicable maximum)",
               "follow-up": "Audit scores at follow-up (% of the applicable maximum)",
               "change": "Change in audit scores, baseline to follow-up (percentage points)"}
@@ -1075,13 +798,13 @@ def pooled_audit_change(change_table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def audit_progress(report: Report) -> Shown | Note:
+def audit_progress(report: Report) -> Parts | Note:
     """Audit progress of all services together, per section, with a sentence saying it."""
     table = _audit_change(report)
     if table is None or table.empty:
         return report.no_data("ED&I audit ratings")
     summary = pooled_audit_change(table)
-    out = Shown()
+    out = Parts()
     total = summary[summary["section"] == "Total"]
     if total.empty or int(total["n"].iloc[0]) == 0:
         out.append(Note(f"No service has both a baseline and a follow-up audit by the end of "
@@ -1096,7 +819,7 @@ def audit_progress(report: Report) -> Shown | Note:
             "percentage points)."
             + (f" {_plural(int(row['n_baseline_only']), 'service')} had not completed the "
                "follow-up." if row["n_baseline_only"] else "")))
-    out.append(_publish(report, 
+    out.append(_publish(report,
         summary, {"section_title": "Section", "n": "Services with both audits",
                   "mean_baseline": "Mean at baseline (%)", "mean_follow_up":
                   "Mean at follow-up (%)", "mean_change": "Mean change (points)",
@@ -1104,8 +827,7 @@ def audit_progress(report: Report) -> Shown | Note:
                   "n_improved": "Services improved", "n_same": "Same", "n_declined": "Declined",
                   "p_sign": "Sign test p"},
         caption="ED&I audit progress, all services together (unweighted means over services)",
-        counts=[], derived={}, p_values=["p_sign"]))
-    out[-1].footnote = _ORGANISATIONS
+        organisations=True, p_values=["p_sign"]))
     return out
 
 
@@ -1142,7 +864,7 @@ def shared_gaps_table(report: Report) -> Published | Note:
 
 def stages_grid(report: Report) -> Published | Note:
     """Service x area table of the stage each service places itself at (latest placement)."""
-    stages = year_records(report, "stages")
+    stages = report.table("stages")
     if stages.empty:
         return report.no_data("stages of inclusion self-placements")
     grid = _workforce.stage_grid(stages, wave="latest")
@@ -1156,16 +878,16 @@ def stages_grid(report: Report) -> Published | Note:
                "placement": "Placement shown"}
     return _publish(report, wide, columns,
                     f"Stages of inclusion: where each service places itself, latest placement "
-                    f"by {period_end(report.year, _opt(report, 'late_returns_days')):%B %Y}",
+                    f"by {report.cutoff:%B %Y}",
                     organisations=True,
                     footnote="Stages run exclusion, segregation, integration, inclusion. "
                              "'Placement shown' says whether the cells are the service's "
                              "follow-up or (where it has none yet) its baseline.")
 
 
-def early_stages(report: Report) -> Shown | Note:
+def early_stages(report: Report) -> Parts | Note:
     """The areas where most services are still at the early stages, with a sentence."""
-    stages = year_records(report, "stages")
+    stages = report.table("stages")
     if stages.empty:
         return report.no_data("stages of inclusion self-placements")
     early = tuple(_opt(report, "early_stages"))
@@ -1179,20 +901,19 @@ def early_stages(report: Report) -> Shown | Note:
     else:
         items = [f"{r.area} ({r.n_early} of {r.n})" for r in most.itertuples()]
         note = Note(f"Areas where most services still place themselves at an early stage "
-                    f"({words}): {_listing(items)}.")
+                    f"({words}): {listing(items)}.")
     columns = {"area": "Area", "n": "Services placed",
                **{f"n_{s}": s.capitalize() for s in ("exclusion", "segregation", "integration",
                                                      "inclusion")},
                "n_early": "At an early stage", "pct_early": "% at an early stage"}
     published = _publish(report, table, columns, caption="Services at each stage, per area "
-                               "(latest placement)", counts=[], derived={}, decimals=0)
-    published.footnote = _ORGANISATIONS
-    return Shown([note, published])
+                               "(latest placement)", organisations=True, decimals=0)
+    return Parts([note, published])
 
 
-def stage_journey(report: Report) -> Shown | Note:
+def stage_journey(report: Report) -> Parts | Note:
     """Each service's move between its baseline and follow-up placements, per area."""
-    stages = year_records(report, "stages")
+    stages = report.table("stages")
     if stages.empty:
         return report.no_data("stages of inclusion self-placements")
     journey = _workforce.stage_journey(stages)
@@ -1201,17 +922,15 @@ def stage_journey(report: Report) -> Shown | Note:
     if int(both.sum()) == 0:
         return Note(f"No service has both a baseline and a follow-up placement by the end of "
                     f"{report.year}, so no journey can be shown yet.")
-    out = Shown()
+    out = Parts()
     figure = _workforce.plot_stage_journey(_relabel(report, journey, short=True))
     out.append(report.figure(figure, alt="Each service's stage at baseline and follow-up, "
                                          "per area"))
-    published = _publish(report, 
+    published = _publish(report,
         summary, {"area": "Area", "n": "Services with both placements",
                   "n_moved_on": "Moved on", "n_same": "Same", "n_moved_back": "Moved back",
                   "n_baseline_only": "Baseline only", "steps_total": "Steps moved (net)"},
-        caption="Stages of inclusion: moves between baseline and follow-up", counts=[],
-        derived={})
-    published.footnote = _ORGANISATIONS
+        caption="Stages of inclusion: moves between baseline and follow-up", organisations=True)
     out.append(published)
     return out
 
@@ -1228,7 +947,7 @@ def _workforce_spec(table: pd.DataFrame, kind: str) -> dict[str, Any]:
     count it is a share of, and that count's complement is protected. Relations
     the workforce module declares are kept.
     """
-    spec = _spec(table)
+    spec = declared_spec(table)
     derived = dict(spec.get("derived", {}))
     parts: dict[str, str] = {}
     complements: dict[str, str] = {}
@@ -1310,13 +1029,13 @@ def cpd_participation_table(report: Report) -> Published | Note:
         people="tutors", **spec)
 
 
-def reflective_practice(report: Report) -> Shown | Note:
+def reflective_practice(report: Report) -> Parts | Note:
     """Tutors in critical reflection termly or more often, per service, with a sentence."""
     data = _workforce_data(report)
     if data is None:
         return report.no_data("tutor or CPD records")
     table, spec = _regularity(data, report)
-    out = Shown()
+    out = Parts()
     row = _first(_display_rows(report, table, spec, people="tutors", service=POOLED))
     if row is not None:
         groups = table[(table["service"] != POOLED) & ((table["n_regular"] + table["n_some"]) > 0)]
@@ -1342,13 +1061,11 @@ def cpd_heatmap(report: Report, value: str = "hours_per_tutor") -> ShownFigure |
     if data is None:
         return report.no_data("tutor or CPD records")
     table = _workforce.cpd_summary(*data, year=report.year)
-    display = _display(report, table, people="tutors", **_workforce_spec(table, "summary"))
-    table = _relabel(report, table, short=True)
-    display = _relabel(report, display, short=True)
-    return _plot_display(report, lambda d: _workforce.plot_cpd_heatmap(d, value=value,
-                                                                       year=report.year),
-                         table, display, n="n", by="service", people="tutors",
-                         alt="CPD hours per tutor by service and topic")
+    display = report.masked(table, _workforce_spec(table, "summary"), people="tutors")
+    return report.plot(lambda d: _workforce.plot_cpd_heatmap(d, value=value, year=report.year),
+                       _relabel(report, table, short=True),
+                       draw=_relabel(report, display, short=True), n="n", by="service",
+                       people="tutors", alt="CPD hours per tutor by service and topic")
 
 
 def cpd_topics(report: Report) -> Published | Note:
@@ -1367,14 +1084,14 @@ def cpd_topics(report: Report) -> Published | Note:
         people="tutors", **_workforce_spec(table, "summary"))
 
 
-def cpd_online_shift(report: Report) -> Shown | Note:
+def cpd_online_shift(report: Report) -> Parts | Note:
     """Online and in-person CPD by term, all services together (the shift under lockdown)."""
     data = _workforce_data(report)
     if data is None:
         return report.no_data("tutor or CPD records")
     tutors, cpd = data
     table = _workforce.cpd_format(cpd, tutors, by="term")
-    spec = _spec(table)
+    spec = declared_spec(table)
     table = table[table["year"].astype(str) == report.year]
     pooled = table[table["service"] == POOLED]
     if pooled.empty:
@@ -1386,11 +1103,11 @@ def cpd_online_shift(report: Report) -> Shown | Note:
     for r in online.itertuples():
         if r.n_sessions_total:
             parts.append(f"{r.term} {r.pct_sessions:.0f}%")
-    out = Shown()
+    out = Parts()
     if parts:
-        out.append(Note("Share of tutor-sessions held online, by term: " + _listing(parts) + "."
+        out.append(Note("Share of tutor-sessions held online, by term: " + listing(parts) + "."
                         + (" Lockdown began on 23 March 2020; CPD moved online from the "
-                           "summer term." if _in_year(report, _LOCKDOWN) else "")))
+                           "summer term." if _in_year(report, LOCKDOWN) else "")))
     out.append(_publish(report, pooled, {
         "term": "Term", "format": "Format", "n": "Tutors", "n_sessions": "Tutor-sessions",
         "n_meetings": "Sessions held", "hours": "Tutor-hours",
@@ -1401,8 +1118,8 @@ def cpd_online_shift(report: Report) -> Shown | Note:
 
 
 def _in_year(report: Report, day: pd.Timestamp) -> bool:
-    start = pd.Timestamp(year=int(report.year[:4]), month=9, day=1)
-    return bool(start <= day <= period_end(report.year, 0))
+    start, end = year_dates(report.year)
+    return bool(start <= day <= end)
 
 
 def _diversity(report: Report) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -1424,27 +1141,25 @@ def _genre_shares(report: Report) -> tuple[pd.DataFrame, dict[str, Any]]:
     return (pooled if len(pooled) else shares), spec
 
 
-def workforce_diversity(report: Report) -> Shown | Note:
+def workforce_diversity(report: Report) -> Parts | Note:
     """The workforce against the young people and the local population (all services)."""
     tutors = report.table("tutors")
     if tutors.empty:
         return report.no_data("tutor records")
-    people = report.table("participants")
     pooled, spec = _diversity(report)
     pooled = pooled.assign(label=pooled["characteristic"].map(
         lambda c: _CHARACTERISTIC_LABELS.get(c, c)).astype(object))
-    display = _display(report, pooled, people="tutors", **spec)
-    out = Shown()
-    people = report.table("participants")
-    out.append(_plot_display(report, lambda d: _workforce.plot_workforce_profile(
-        d, service=str(d["service"].iloc[0]), year=report.year), pooled, display, n="n", by=None,
-        people="tutors", noun=("characteristic", "characteristics"),
+    display = report.masked(pooled, spec, people="tutors")
+    out = Parts()
+    out.append(report.plot(lambda d: _workforce.plot_workforce_profile(
+        d, service=str(d["service"].iloc[0]), year=report.year), pooled, draw=display, n="n",
+        by=None, people="tutors", noun=("characteristic", "characteristics"),
         alt="Workforce, young people and local population compared"))
-    hidden = [str(label) for label, v in zip(pooled["label"], display["pct"])
-              if isinstance(v, str)]
+    hidden = [str(label) for label, v, raw in zip(pooled["label"], display["pct"], pooled["pct"])
+              if pd.isna(v) and not pd.isna(raw)]
     if hidden:
         out.append(Note("Workforce bars are missing where the share is hidden (fewer than "
-                        f"{report.policy.threshold} tutors): {_listing(hidden)}."))
+                        f"{report.policy.threshold} tutors): {listing(hidden)}."))
     published = _publish(report, pooled, {
         "label": "Characteristic", "n": "Tutors (recorded)", "n_with": "With it",
         "pct": "% of tutors", "pct_participants": "% of young people",
@@ -1457,21 +1172,21 @@ def workforce_diversity(report: Report) -> Shown | Note:
     return out
 
 
-def genres(report: Report) -> Shown | Note:
+def genres(report: Report) -> Parts | Note:
     """Genres taught (the 'Diverse' principle): breadth per service and shares overall."""
     tutors = report.table("tutors")
     if tutors.empty or "genres" not in tutors.columns or tutors["genres"].isna().all():
         return report.no_data("genres taught by tutors")
     breadth = _workforce.genre_breadth(tutors, year=report.year, kinds=("genres",))
     pooled, shares_spec = _genre_shares(report)
-    out = Shown()
+    out = Parts()
     out.append(_publish(report, breadth, {
         "service": "Music service", "n": "Tutors (genres recorded)",
         "n_distinct": "Genres taught", "n_categories": "Genres listed",
         "evenness": "Evenness (1 = all equally)", "top": "Most taught"},
         f"Breadth of genres taught, {report.year}", people="tutors", decimals=2,
         footnote="Evenness is the Shannon index over the genres taught divided by its "
-                 "largest possible value for the genres listed.", **_spec(breadth)))
+                 "largest possible value for the genres listed.", **declared_spec(breadth)))
     out.append(_publish(report, pooled, {"value": "Genre", "n_with": "Tutors teaching it",
                                          "pct": "% of tutors"},
                         caption=f"Genres taught, all services, {report.year}",
@@ -1488,7 +1203,7 @@ def _scored(report: Report) -> pd.DataFrame | None:
     if responses.empty:
         return None
     return _cached(report, "scored", lambda: _wellbeing.score(
-        responses, allow_missing=_opt(report, "allow_missing")))
+        responses, allow_missing=_opt(report, "wellbeing_allow_missing")))
 
 
 def _pairs(report: Report, scored: pd.DataFrame) -> pd.DataFrame:
@@ -1508,25 +1223,33 @@ def _scale_words(report: Report) -> str:
             else "WEMWBS total score (14-70)")
 
 
-def _attrition(report: Report, scored: pd.DataFrame,
-               by: str | None = "service") -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Attrition cut to the columns reports publish (baseline, both, lost, % lost).
+def _attrition(report: Report, scored: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Attrition per service and its disclosure spec.
 
-    The count of young people with any questionnaire and of those with a
-    follow-up only are published nowhere, so they are left out of the
-    suppression too (otherwise their small values force hiding the numbers
-    that matter).
+    Published with the columns of :data:`_ATTRITION` only: the counts of young
+    people with any questionnaire (``n``, named ``unpublished``) and with a
+    follow-up only are published nowhere, so :meth:`Report.publish` leaves
+    them out of the suppression (otherwise their small values would force
+    hiding the numbers that matter).
     """
-    table = _wellbeing.attrition(scored, scale=_opt(report, "wellbeing_scale"), by=by)
-    return _restrict(table, _spec(table), [by or "group", "n_baseline", "n_paired", "n_lost",
-                                           "pct_lost", "pct_lost_ci_low", "pct_lost_ci_high"])
+    table = _wellbeing.attrition(scored, scale=_opt(report, "wellbeing_scale"), by="service")
+    return table, declared_spec(table)
 
 
-_POOLED_CHANGE_COLUMNS = ("service", "n", "mean_baseline", "sd_baseline", "mean_follow_up",
-                          "sd_follow_up", "mean_change", "ci_low", "ci_high", "d_z",
-                          "n_improved", "n_no_reliable_change", "n_deteriorated", "pct_improved",
-                          "pct_deteriorated", "n_outside_validated_age", "rc_threshold",
-                          "rc_source")
+#: The attrition table's columns and headings (table and sentences hide the same cells).
+_ATTRITION = {
+    "service": "Music service", "n_baseline": "With a baseline", "n_paired": "With both",
+    "n_lost": "Lost to follow-up", "pct_lost": "% lost", "pct_lost_ci_low": "95% CI from",
+    "pct_lost_ci_high": "to"}
+
+#: The pooled wellbeing change table's columns and headings.
+_POOLED_CHANGE = {
+    "n": "Young people with both scores", "mean_baseline": "Baseline mean",
+    "sd_baseline": "SD", "mean_follow_up": "Follow-up mean", "sd_follow_up": "SD ",
+    "mean_change": "Mean change", "ci_low": "95% CI from", "ci_high": "to",
+    "d_z": "Effect size d_z", "pct_improved": "% reliably improved",
+    "pct_deteriorated": "% reliably deteriorated",
+    "n_outside_validated_age": "Below the validated age"}
 
 
 def copyright_note(report: Report) -> Note:
@@ -1541,15 +1264,13 @@ def wellbeing_attrition(report: Report) -> Published | Note:
         return report.no_data("wellbeing questionnaires")
     scale = _opt(report, "wellbeing_scale")
     table, spec = _attrition(report, scored)
-    return _publish(report, table, {
-        "service": "Music service", "n_baseline": "With a baseline", "n_paired": "With both",
-        "n_lost": "Lost to follow-up", "pct_lost": "% lost", "pct_lost_ci_low": "95% CI from",
-        "pct_lost_ci_high": "to"},
-        f"Young people with wellbeing questionnaires scored on the {_scale_words(report)}, "
-        f"{report.year}", footnote=_wellbeing.COPYRIGHT, **spec)
+    return _publish(report, table, _ATTRITION,
+                    f"Young people with wellbeing questionnaires scored on the "
+                    f"{_scale_words(report)}, {report.year}", footnote=_wellbeing.COPYRIGHT,
+                    unpublished=["n"], spec=spec)
 
 
-def wellbeing_funnel(report: Report) -> Shown | Note:
+def wellbeing_funnel(report: Report) -> Parts | Note:
     """Funnel plot of each service's mean change against its number of young people."""
     scored = _scored(report)
     if scored is None:
@@ -1559,7 +1280,7 @@ def wellbeing_funnel(report: Report) -> Shown | Note:
     if funnel.empty:
         return Note("No funnel plot: " + str(funnel.attrs.get("note", "fewer than 2 services "
                                                                       "with paired young people")))
-    out = Shown()
+    out = Parts()
     scale = _opt(report, "wellbeing_scale")
     table = _relabel(report, funnel, short=True)
     out.append(report.plot(lambda shown: _wellbeing.funnel_plot(shown, scale=scale), table,
@@ -1569,13 +1290,13 @@ def wellbeing_funnel(report: Report) -> Shown | Note:
     target = float(row["target"])
     if bool(row["overdispersion_applied"]):
         adjustment = (f"The services vary more than chance alone would give (over-dispersion "
-                      f"phi = {row['phi']:.2f}, p = {_p_text(float(row['overdispersion_p']))}), "
+                      f"phi = {row['phi']:.2f}, p = {p_text(float(row['overdispersion_p']))}), "
                       f"so the limits are widened by the square root of phi "
                       f"(x{row['inflation']:.2f}; Spiegelhalter 2005) to allow for that extra "
                       "variation.")
     else:
         adjustment = (f"The services vary no more than chance would give (phi = {row['phi']:.2f}"
-                      f", p = {_p_text(float(row['overdispersion_p']))}), so the limits are not "
+                      f", p = {p_text(float(row['overdispersion_p']))}), so the limits are not "
                       "widened.")
     outside = int((~funnel["position"].astype(str).str.startswith("inside")).sum())
     out.append(Note(
@@ -1588,7 +1309,7 @@ def wellbeing_funnel(report: Report) -> Shown | Note:
     return out
 
 
-def wellbeing_forest(report: Report) -> Shown | Note:
+def wellbeing_forest(report: Report) -> Parts | Note:
     """Forest plot of each service's mean change with the pooled random-effects estimate."""
     scored = _scored(report)
     if scored is None:
@@ -1599,7 +1320,7 @@ def wellbeing_forest(report: Report) -> Shown | Note:
         return Note("No forest plot: " + str(forest.attrs.get(
             "note", "fewer than 2 services with a standard error")))
     scale = _opt(report, "wellbeing_scale")
-    out = Shown()
+    out = Parts()
     table = _alphabetical(_relabel(report, forest, short=True))
     out.append(report.plot(lambda shown: _wellbeing.forest_plot(shown, scale=scale), table,
                            n="n", by="service", alt="Forest plot of mean change in wellbeing "
@@ -1617,7 +1338,7 @@ def wellbeing_forest(report: Report) -> Shown | Note:
            "dominate it; with services this different, read the random-effects estimate."
            if random["i2"] >= 0.5 else
            f"The fixed-effect estimate is {fixed['estimate']:+.2f}.")))
-    spec = _spec(forest)
+    spec = declared_spec(forest)
     services = forest[forest["kind"] == "service"]
     out.append(_publish(report, services, {
         "service": "Music service", "estimate": "Mean change", "ci_low": "95% CI from",
@@ -1627,7 +1348,7 @@ def wellbeing_forest(report: Report) -> Shown | Note:
     return out
 
 
-def wellbeing_shrunken(report: Report) -> Shown | Note:
+def wellbeing_shrunken(report: Report) -> Parts | Note:
     """Partially pooled (shrunken) service estimates from a random-intercept model."""
     scored = _scored(report)
     if scored is None:
@@ -1636,7 +1357,7 @@ def wellbeing_shrunken(report: Report) -> Shown | Note:
     if pairs.empty:
         return report.no_data("young people with both a baseline and a follow-up questionnaire")
     table = _wellbeing.shrunken_estimates(pairs, "service")
-    out = Shown()
+    out = Parts()
     pooled = table[table["kind"] != "service"]
     notes = [n for n in table["note"].dropna().astype(str).unique() if n]
     if len(pooled) and pd.notna(pooled["estimate"].iloc[0]):
@@ -1654,7 +1375,7 @@ def wellbeing_shrunken(report: Report) -> Shown | Note:
             "small services most." + (" " + "; ".join(notes).capitalize() + "." if notes else "")))
     else:
         out.append(Note("No model fitted: " + ("; ".join(notes) or "too few young people")))
-    spec = _spec(table)
+    spec = declared_spec(table)
     spec.pop("total", None)
     services = table[table["kind"] == "service"]
     out.append(_publish(report, services, {
@@ -1665,7 +1386,7 @@ def wellbeing_shrunken(report: Report) -> Shown | Note:
     return out
 
 
-def wellbeing_kruskal(report: Report) -> Shown | Note:
+def wellbeing_kruskal(report: Report) -> Parts | Note:
     """Kruskal-Wallis across services and Dunn's pairwise tests: a secondary, descriptive table."""
     scored = _scored(report)
     if scored is None:
@@ -1679,7 +1400,7 @@ def wellbeing_kruskal(report: Report) -> Shown | Note:
     table = _relabel(report, table, columns=("group_a", "group_b"), short=True)
     adjust_words = {"holm": "Holm's method", "fdr_bh": "Benjamini-Hochberg (false discovery "
                                                         "rate)"}[adjust]
-    spec = _spec(table)
+    spec = declared_spec(table)
     table = table.assign(df=pd.array([None if pd.isna(v) else int(v) for v in table["df"]],
                                      dtype="Int64"))
     published = _publish(report, table, {
@@ -1688,13 +1409,13 @@ def wellbeing_kruskal(report: Report) -> Shown | Note:
         caption="Do changes differ between services? Kruskal-Wallis test, then Dunn's pairwise "
                 f"tests with p-values adjusted by {adjust_words}",
         decimals=3, p_values=["p", "p_adjusted"], **spec)
-    return Shown([Note("A secondary, descriptive analysis: it asks whether the spread of changes "
+    return Parts([Note("A secondary, descriptive analysis: it asks whether the spread of changes "
                        "differs between services more than chance would give, not which service "
                        "did better. Comparisons involving a service with fewer young people than "
                        "the threshold are hidden."), published])
 
 
-def wellbeing_pooled(report: Report) -> Shown | Note:
+def wellbeing_pooled(report: Report) -> Parts | Note:
     """Wellbeing change of all young people with both scores, with the random-effects estimate."""
     scored = _scored(report)
     if scored is None:
@@ -1703,19 +1424,11 @@ def wellbeing_pooled(report: Report) -> Shown | Note:
     pooled = change[change["service"] == POOLED]
     if pooled.empty or int(pooled["n"].iloc[0]) == 0:
         return report.no_data("young people with both a baseline and a follow-up questionnaire")
-    out = Shown()
-    pooled, spec = _restrict(pooled, _spec(change), _POOLED_CHANGE_COLUMNS)
-    out.append(_publish(report, pooled, {
-        "n": "Young people with both scores", "mean_baseline": "Baseline mean",
-        "sd_baseline": "SD", "mean_follow_up": "Follow-up mean", "sd_follow_up": "SD ",
-        "mean_change": "Mean change", "ci_low": "95% CI from", "ci_high": "to",
-        "d_z": "Effect size d_z", "pct_improved": "% reliably improved",
-        "pct_deteriorated": "% reliably deteriorated",
-        "n_outside_validated_age": "Below the validated age"},
+    out = Parts()
+    out.append(_publish(report, pooled, _POOLED_CHANGE,
         caption=f"Wellbeing change, all services together, {_scale_words(report)} (paired t "
                 "interval; d_z = mean change / SD of change)",
-        decimals=2, **spec))
-    out[-1].footnote = f"{out[-1].footnote} {_wellbeing.COPYRIGHT}"
+        decimals=2, spec=declared_spec(change), footnote=_wellbeing.COPYRIGHT))
     forest = _wellbeing.forest_data(change, method=_opt(report, "meta_method"))
     random = forest[forest["kind"] == "pooled (random effects)"] if len(forest) else forest
     if len(random):
@@ -1732,14 +1445,14 @@ def wellbeing_pooled(report: Report) -> Shown | Note:
     return out
 
 
-def wellbeing_caveats(report: Report) -> Shown | Note:
+def wellbeing_caveats(report: Report) -> Parts | Note:
     """The caveats that go next to any wellbeing change, with this year's numbers."""
     scored = _scored(report)
     if scored is None:
         return report.no_data("wellbeing questionnaires")
     scale = _opt(report, "wellbeing_scale")
     threshold = report.policy.threshold
-    notes = Shown()
+    notes = Parts()
     change = _change(report, scored)
     services = change[change["service"] != POOLED]
     small = int(report.policy.is_sensitive(services["n"]).sum())
@@ -1749,12 +1462,13 @@ def wellbeing_caveats(report: Report) -> Shown | Note:
         "results are hidden in the tables and left out of the figures, and every service's "
         "interval is wide."))
     table, spec = _attrition(report, scored)
-    row = _first(_display_rows(report, table, spec, service=POOLED))
+    row = _first(_display_rows(report, table, spec, columns=list(_ATTRITION), unpublished=["n"],
+                               service=POOLED))
     lost = _shown_share(report, row, "n_lost", "n_baseline", "pct_lost")
     lockdown = (" Lockdown from 23 March 2020 interrupted the follow-up questionnaires."
-                if _in_year(report, _LOCKDOWN) else "")
+                if _in_year(report, LOCKDOWN) else "")
     comparison = _wellbeing.completer_comparison(scored, scale=scale, by=None)
-    crow = _first(_display_rows(report, comparison, _spec(comparison)))
+    crow = _first(_display_rows(report, comparison, declared_spec(comparison)))
     compare = ""
     difference, low, high = (_v(crow, c) for c in ("difference", "ci_low", "ci_high"))
     if difference is not None and low is not None and high is not None:
@@ -1768,16 +1482,17 @@ def wellbeing_caveats(report: Report) -> Shown | Note:
                                        "the numbers with and without a usable follow-up are "
                                        "hidden to protect small groups.")
                       + lockdown + compare))
-    pooled, pooled_spec = _restrict(change[change["service"] == POOLED], _spec(change),
-                                    _POOLED_CHANGE_COLUMNS)
-    prow = _first(_display_rows(report, pooled, pooled_spec))
+    pooled = change[change["service"] == POOLED]
+    prow = _first(_display_rows(report, pooled, declared_spec(change),
+                                columns=list(_POOLED_CHANGE)))
     outside, n_pooled = _v(prow, "n_outside_validated_age"), _v(prow, "n")
     if outside is None or n_pooled is None:
         age = ("The number below the validated age is hidden to protect small groups."
                if len(pooled) and int(pooled["n_outside_validated_age"].iloc[0]) else
                "No young person with both scores was below the validated age.")
     elif outside:
-        age = (f"{_count(report, outside)} of the {_count(report, n_pooled)} young people with "
+        age = (f"{count_text(outside, report.policy)} of the "
+               f"{count_text(n_pooled, report.policy)} young people with "
                "both scores were below the validated age at baseline; their scores are outside "
                "the validated range.")
     else:
@@ -1794,7 +1509,7 @@ def wellbeing_caveats(report: Report) -> Shown | Note:
         used = sorted(set(part["instrument"].dropna().astype(str)))
         key = used[0] if len(used) == 1 else "both"
         by_instrument.setdefault(key, []).append(names.get(str(service), str(service)))
-    described = "; ".join(f"{k}: {_listing(sorted(by_instrument[k]))}"
+    described = "; ".join(f"{k}: {listing(sorted(by_instrument[k]))}"
                           for k in ("WEMWBS", "SWEMWBS", "both") if k in by_instrument)
     notes.append(Note(
         f"Instruments: services used different questionnaires ({described}). "
@@ -1932,27 +1647,24 @@ def plot_rating_levels(levels: pd.DataFrame, label: Sequence[str] = ("domain", "
     return fig
 
 
-def outcomes_distribution(report: Report) -> Shown | Note:
+def outcomes_distribution(report: Report) -> Parts | Note:
     """Tutor ratings by domain: all services by wave (figure), and per service (table)."""
     data = _outcomes_data(report)
     if data is None:
         return report.no_data("tutor-rated outcomes")
-    out = Shown()
+    out = Parts()
     waves = rating_levels(_outcomes.distribution(*data, by=("domain", "wave")))
-    display = _display(report, waves, **_spec(waves))
-    out.append(_plot_display(report, lambda d: plot_rating_levels(
+    out.append(report.plot(lambda d: plot_rating_levels(
         d, title="Tutor ratings by domain and wave, all services"),
-        waves, display, n="n", by=None, noun=("bar", "bars"),
+        waves, draw=report.masked(waves), n="n", by=None, noun=("bar", "bars"),
         alt="Tutor ratings by domain and wave in three levels"))
     table = _outcomes.distribution(*data, by=("service", "domain"))
-    table, spec = _restrict(table, _spec(table), ["service", "domain", "n", "n_ratings",
-                                                  "n_top2", "median", "q1", "q3", "pct_top2"])
     out.append(_publish(report, table, {
         "service": "Music service", "domain": "Domain", "n": "Young people rated",
         "n_ratings": "Ratings", "median": "Median rating", "q1": "Lower quartile",
         "q3": "Upper quartile", "pct_top2": "% rated 4-5"},
         f"Tutor ratings of outcomes per service and domain, all ratings in {report.year} "
-        "(1 not yet ... 5 strong)", **spec,
+        "(1 not yet ... 5 strong)",
         footnote="Ratings at baseline, interim and follow-up together; the change table "
                  "compares each young person's first and last rating."))
     return out
@@ -1961,10 +1673,10 @@ def outcomes_distribution(report: Report) -> Shown | Note:
 def _outcomes_change(data: tuple[pd.DataFrame, pd.DataFrame]
                      ) -> tuple[pd.DataFrame, dict[str, Any]]:
     table = _outcomes.change(*data, by=("service", "domain"))
-    return table, _spec(table)
+    return table, declared_spec(table)
 
 
-def outcomes_change(report: Report) -> Shown | Note:
+def outcomes_change(report: Report) -> Parts | Note:
     """First to last tutor rating: improved / same / declined per service and domain.
 
     A table only: with small groups most "same" and "lower" shares are hidden,
@@ -1974,7 +1686,7 @@ def outcomes_change(report: Report) -> Shown | Note:
     if data is None:
         return report.no_data("tutor-rated outcomes")
     table, spec = _outcomes_change(data)
-    out = Shown()
+    out = Parts()
     out.append(_publish(report, table, {
         "service": "Music service", "domain": "Domain", "n_compared": "Young people compared",
         "pct_improved": "% rated higher", "pct_same": "% same", "pct_declined": "% rated lower",
@@ -2030,14 +1742,14 @@ def domain_coverage_summary(coverage: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def outcomes_coverage(report: Report) -> Shown | Note:
+def outcomes_coverage(report: Report) -> Parts | Note:
     """Whether each service's evidence covers the personal, social and musical domains."""
     data = _outcomes_data(report)
     if data is None:
         return report.no_data("tutor-rated outcomes")
     people = report.table("participants")
     table = _outcomes.coverage(*data, people if len(people) else None, by=("service",),
-                               threshold=_opt(report, "coverage_threshold"))
+                               threshold=_opt(report, "outcomes_gap_threshold"))
     summary = domain_coverage_summary(table)
     names = _names(report, short=True)
     all_three = int(summary["all_rated"].sum())
@@ -2046,11 +1758,11 @@ def outcomes_coverage(report: Report) -> Shown | Note:
             f"{_plural(len(summary), 'service')} with outcome ratings. ")
     if gaps.empty:
         text += ("No service has a domain rated for fewer than "
-                 f"{_opt(report, 'coverage_threshold'):.0%} as many young people as its "
+                 f"{_opt(report, 'outcomes_gap_threshold'):.0%} as many young people as its "
                  "best-covered domain.")
     else:
         text += ("Gaps (a domain rated for fewer than "
-                 f"{_opt(report, 'coverage_threshold'):.0%} as many young people as the "
+                 f"{_opt(report, 'outcomes_gap_threshold'):.0%} as many young people as the "
                  "service's best-covered domain): "
                  + "; ".join(f"{names.get(r.service, r.service)} ({r.gaps})"
                              for r in gaps.itertuples()) + ".")
@@ -2059,8 +1771,8 @@ def outcomes_coverage(report: Report) -> Shown | Note:
         "n_participants_total": "Young people taking part", "pct_participants": "% rated",
         "n_indicators_rated": "Indicators rated", "n_indicators": "Indicators in the framework",
         "gap": "Gap"}, f"Coverage of the three outcome domains, {report.year}",
-        **_spec(table))
-    return Shown([Note(text), published])
+        **declared_spec(table))
+    return Parts([Note(text), published])
 
 
 # --------------------------------------------------------------------------
@@ -2077,7 +1789,7 @@ def _ev_holistic(report: Report) -> tuple[str, str]:
     people = report.table("participants")
     summary = domain_coverage_summary(_outcomes.coverage(
         *data, people if len(people) else None, by=("service",),
-        threshold=_opt(report, "coverage_threshold")))
+        threshold=_opt(report, "outcomes_gap_threshold")))
     k, s = int(summary["all_rated"].sum()), len(summary)
     gaps = int((summary["n_gaps"] > 0).sum())
     table, spec = _outcomes_change(data)
@@ -2091,12 +1803,13 @@ def _ev_holistic(report: Report) -> tuple[str, str]:
         share = _shown_share(report, row, "n_improved", "n_compared", "pct_improved") \
             if _v(row, "n_improved") is not None else None
         if share is None and _v(row, "pct_improved") is not None:
-            share = f"{_v(row, 'pct_improved'):.0f}% of {_count(report, _v(row, 'n_compared'))}"
+            share = (f"{_v(row, 'pct_improved'):.0f}% of "
+                     f"{count_text(_v(row, 'n_compared'), report.policy)}")
         parts.append(f"{domain} {share}" if share else f"{domain} not shown (small numbers)")
     text = (f"Tutors rated all three domains (personal, social, musical) at {k} of "
             f"{_plural(s, 'service')}; "
             + (f"{_plural(gaps, 'service')} rated a domain" if gaps else "none rated a domain")
-            + f" for under {_opt(report, 'coverage_threshold'):.0%} as many young people as "
+            + f" for under {_opt(report, 'outcomes_gap_threshold'):.0%} as many young people as "
               "its best-covered one.")
     if parts:
         text += (" Young people rated higher at their last rating than at their first: "
@@ -2109,7 +1822,7 @@ def _ev_equitable(report: Report) -> tuple[str, str]:
     table = _representation(report)
     has_people = not report.table("participants").empty
     if table is not None:
-        spec = _spec(table)
+        spec = declared_spec(table)
         table = table[table["characteristic"].isin(["fsm", "sen_support", "ehc_plan",
                                                     "looked_after", "young_carer"])]
         where = {"service": POOLED} if (table["service"] == POOLED).any() else {}
@@ -2128,16 +1841,16 @@ def _ev_equitable(report: Report) -> tuple[str, str]:
                 similar.append(label)
         bits = []
         if over:
-            bits.append(f"larger shares than local pupils of {_listing(over)} (95% interval "
+            bits.append(f"larger shares than local pupils of {listing(over)} (95% interval "
                         "of the representation ratio wholly above 1)")
         if similar:
-            bits.append(f"shares like local pupils' of {_listing(similar)}")
+            bits.append(f"shares like local pupils' of {listing(similar)}")
         if under:
-            bits.append(f"smaller shares of {_listing(under)} (interval wholly below 1)")
+            bits.append(f"smaller shares of {listing(under)} (interval wholly below 1)")
         if bits:
             sentences.append("All services together reached " + "; ".join(bits) + ".")
         if hidden:
-            sentences.append(f"Not shown (small numbers or no benchmark): {_listing(hidden)}.")
+            sentences.append(f"Not shown (small numbers or no benchmark): {listing(hidden)}.")
     if has_people:
         bits = []
         for measure, part, spec in _equity_tables(report):
@@ -2160,7 +1873,7 @@ def _ev_equitable(report: Report) -> tuple[str, str]:
 def _ev_authentic(report: Report) -> tuple[str, str]:
     text = ("Whether activities were designed with the young people they are for (co-design) "
             "is not recorded in these data.")
-    if not year_records(report, "stages").empty:
+    if not report.table("stages").empty:
         text += (" The stages of inclusion include a 'pupil voice' area that services place "
                  "themselves on (Part 2): a self-assessment, not a record of co-design.")
     return _NONE, text
@@ -2205,7 +1918,7 @@ def _ev_representative(report: Report) -> tuple[str, str]:
                     hidden.append(label)
         if bits:
             sentences.append("Young people vs local pupils (all services): " + "; ".join(bits)
-                             + (f" ({_listing(hidden)}: not shown, small numbers)."
+                             + (f" ({listing(hidden)}: not shown, small numbers)."
                                 if hidden else "."))
     if len(tutors):
         pooled, spec = _diversity(report)
@@ -2223,7 +1936,7 @@ def _ev_representative(report: Report) -> tuple[str, str]:
                 hidden.append(label)
         if bits:
             sentences.append("Tutors vs young people: " + "; ".join(bits)
-                             + (f" ({_listing(hidden)}: not shown, small numbers or no "
+                             + (f" ({listing(hidden)}: not shown, small numbers or no "
                                 "comparator)." if hidden else "."))
         elif hidden:
             sentences.append(f"Tutor characteristics are recorded, but every group has fewer "
@@ -2246,7 +1959,8 @@ def _ev_diverse(report: Report) -> tuple[str, str]:
     n = _v(_first(rows), "n")
     if shown and n is not None:
         pct, value = max(shown)
-        text += f"; the most taught is {value} ({pct:.0f}% of {_count(report, n)} tutors)"
+        text += (f"; the most taught is {value} ({pct:.0f}% of "
+                 f"{count_text(n, report.policy)} tutors)")
     few = int(((pooled["n_with"] > 0) & report.policy.is_sensitive(pooled["n_with"])).sum())
     text += (f"; {few} {'genre is' if few == 1 else 'genres are'} taught by fewer than "
              f"{report.policy.threshold} tutors." if few else ".")
@@ -2263,7 +1977,7 @@ def _ev_diverse(report: Report) -> tuple[str, str]:
 def _ev_plan(report: Report) -> tuple[str, str]:
     sentences = []
     data = _audit_data(report)
-    active = active_services(report)
+    active = report.active_services
     if data is not None:
         ratings, statements = data
         waves = [set(w) for _, w in ratings.groupby("service")["wave"]]
@@ -2278,7 +1992,7 @@ def _ev_plan(report: Report) -> tuple[str, str]:
             sentences.append(f"Total score rose for {int(t['n_improved'])} of the "
                              f"{_plural(int(t['n']), 'service')} with both (mean change "
                              f"{t['mean_change']:+.1f} percentage points).")
-    stages = year_records(report, "stages")
+    stages = report.table("stages")
     if len(stages):
         placed = [set(w) for _, w in stages.groupby("service")["wave"]]
         both = sum({"baseline", "follow-up"} <= w for w in placed)
@@ -2295,9 +2009,9 @@ def _ev_outcomes(report: Report) -> tuple[str, str]:
         return _NONE, f"No tutor-rated outcomes are recorded for {report.year}."
     people = report.table("participants")
     coverage = _outcomes.coverage(*data, people if len(people) else None, by=("year",),
-                                  threshold=_opt(report, "coverage_threshold"))
+                                  threshold=_opt(report, "outcomes_gap_threshold"))
     parts = []
-    for index, row in _display_rows(report, coverage, _spec(coverage)).iterrows():
+    for index, row in _display_rows(report, coverage, declared_spec(coverage)).iterrows():
         ratings = _v(row, "n_ratings")
         share = _shown_share(report, row, "n_participants", "n_participants_total",
                              "pct_participants")
@@ -2337,7 +2051,7 @@ def _ev_reflection(report: Report) -> tuple[str, str]:
 
 def _ev_core(report: Report) -> tuple[str, str]:
     sentences = []
-    stages = year_records(report, "stages")
+    stages = report.table("stages")
     if len(stages):
         summary = _workforce.journey_summary(_workforce.stage_journey(stages))
         overall = summary[summary["area"] == _workforce.ALL_AREAS]
@@ -2350,7 +2064,7 @@ def _ev_core(report: Report) -> tuple[str, str]:
         most = early[early["n_early"] > _opt(report, "majority") * early["n"]]
         if len(most):
             sentences.append("Most services are still at an early stage in: "
-                             + _listing(list(most["area"])) + ".")
+                             + listing(list(most["area"])) + ".")
     if not report.table("participants").empty:
         table, spec = _progression(report)
         where = {"service": POOLED} if (table["service"] == POOLED).any() else {}

@@ -4,8 +4,9 @@ Each public function takes a :class:`~changing_tracks.reports.Report` opened for
 one service (``open_report(data_dir, year, service=...)``) and returns what a
 notebook cell shows: a :class:`~changing_tracks.reports.Published` table, a
 :class:`~changing_tracks.reports.Note`, a
-:class:`~changing_tracks.reports.ShownFigure`, a :class:`Text` (generated
-prose) or :class:`Parts` (a few of these shown one after another). The numbers
+:class:`~changing_tracks.reports.ShownFigure`, a
+:class:`~changing_tracks.reports.Text` (generated prose) or
+:class:`~changing_tracks.reports.Parts` (a few of these shown one after another). The numbers
 come from the analysis modules (:mod:`~changing_tracks.participation`,
 :mod:`~changing_tracks.wellbeing`, :mod:`~changing_tracks.audit`,
 :mod:`~changing_tracks.outcomes`, :mod:`~changing_tracks.workforce`); this
@@ -66,6 +67,7 @@ the analysis module's documented default):
     Audit ratings and stage placements count for a programme year when dated
     on or before this date; default 30 September after the year ends (the
     lockdown extension of the 2020 audit deadline). Undated rows always count.
+    Applied by :meth:`Report.table` (:func:`changing_tracks.reports.organisation_cutoff`).
 ``outcomes_gap_threshold`` (``0.5``)
     Share of the best-covered domain's young people below which an outcome
     domain is flagged as a gap (:func:`changing_tracks.outcomes.coverage`).
@@ -78,11 +80,8 @@ publishing are kept in ``Published.table.attrs["disclosure_warnings"]``.
 
 from __future__ import annotations
 
-import datetime as _dt
-import html
 import re
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -94,18 +93,12 @@ from .. import participation as _participation
 from .. import wellbeing as _wellbeing
 from .. import workforce as _workforce
 from ..contracts import OUTCOME_DOMAINS, STAGE_AREAS
-from ..disclosure import round_half_up, suppress, suppression_mask
-from ..loaders import SOURCE_COLUMNS
-from . import POOLED, Note, Published, Report, ShownFigure
+from . import (LOCKDOWN, POOLED, Note, Parts, Published, Report, ShownFigure, Text, count_text,
+               declared_spec, listing, percent, year_dates)
 
 __all__ = [
-    "Parts",
-    "Text",
     "SECTIONS",
-    "ANALYSIS_DEFAULTS",
     "LOCKDOWN",
-    "count_text",
-    "organisation_cutoff",
     "introduction",
     "reach_summary",
     "reach_by",
@@ -144,125 +137,14 @@ __all__ = [
     "outcomes_coverage",
 ]
 
-#: Defaults of the analysis choices this module reads from ``report.analysis``.
-ANALYSIS_DEFAULTS: dict[str, Any] = {
-    "wellbeing_scale": "SWEMWBS",
-    "wellbeing_allow_missing": 0,
-    "wellbeing_selection_cutoff": None,
-    "wellbeing_reliable_change_threshold": None,
-    "min_n_for_tests": 10,
-    "attendance_threshold": 0.75,
-    "audit_method": "median",
-    "audit_halves": "keep",
-    "audit_not_applicable": "majority",
-    "audit_priorities": 10,
-    "audit_deadline": "2020-07-31",
-    "audit_extended_deadline": "2020-09-30",
-    "organisation_cutoff": None,
-    "outcomes_gap_threshold": 0.5,
-}
-
-#: First day of the March 2020 lockdown (no sessions from then on).
-LOCKDOWN = pd.Timestamp("2020-03-23")
 
 _Shown = Any  # Published | Note | ShownFigure | Text | Parts
-
-
-# --------------------------------------------------------------------------
-# Displayable containers
-# --------------------------------------------------------------------------
-
-class Parts(list):
-    """Several report items (tables, notes, figures) shown one after another in one cell."""
-
-    def _repr_html_(self) -> str:
-        out = []
-        for part in self:
-            if hasattr(part, "_repr_html_"):
-                out.append(part._repr_html_())
-            else:
-                out.append(f"<pre>{html.escape(repr(part))}</pre>")
-        return "\n".join(out)
-
-    def __repr__(self) -> str:
-        return "\n\n".join(repr(p) for p in self)
-
-
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-
-
-class Text:
-    """Generated prose (a little Markdown: paragraphs, ``- `` bullets, ``**bold**``)."""
-
-    def __init__(self, markdown: str):
-        self.markdown = markdown
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown
-
-    def _repr_html_(self) -> str:
-        blocks: list[str] = []
-        items: list[str] = []
-        for line in self.markdown.splitlines() + [""]:
-            if line.startswith("- "):
-                items.append(f"<li>{_inline(line[2:])}</li>")
-                continue
-            if items:
-                blocks.append("<ul>" + "".join(items) + "</ul>")
-                items = []
-            if line.strip():
-                blocks.append(f"<p>{_inline(line)}</p>")
-        return '<div class="ct-text">' + "\n".join(blocks) + "</div>"
-
-    def __repr__(self) -> str:
-        return self.markdown
-
-
-def _inline(text: str) -> str:
-    return _BOLD.sub(r"<strong>\1</strong>", html.escape(text))
 
 
 # --------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------
 
-def _setting(report: Report, key: str) -> Any:
-    value = report.analysis.get(key, ANALYSIS_DEFAULTS[key])
-    return ANALYSIS_DEFAULTS[key] if value is None and ANALYSIS_DEFAULTS[key] is not None \
-        else value
-
-
-def count_text(n: Any, policy: Any) -> str:
-    """A count of people for a sentence, under the disclosure policy.
-
-    Counts from 1 to ``threshold - 1`` become "fewer than <threshold>"; other
-    counts are rounded to the policy's ``rounding_base`` (halves up) if it has
-    one; zero stays "0" unless the policy hides zeros ("none recorded" is then
-    not claimed: "fewer than <threshold>").
-
-    Parameters
-    ----------
-    n : int
-    policy : DisclosurePolicy
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> from changing_tracks.disclosure import DisclosurePolicy
-    >>> count_text(7, DisclosurePolicy()), count_text(1234, DisclosurePolicy())
-    ('fewer than 10', '1,234')
-    """
-    if n is None or n is pd.NA or (isinstance(n, float) and np.isnan(n)):
-        return "not known"
-    n = int(n)
-    if bool(policy.is_sensitive([n])[0]):
-        return f"fewer than {max(int(policy.threshold), 1)}"
-    if policy.rounding_base and policy.rounding_base > 1:
-        n = int(round_half_up(n, policy.rounding_base))
-    return f"{n:,}"
 
 
 def _part_text(part: int, whole: int, policy: Any) -> str:
@@ -281,189 +163,11 @@ def _plural(n: int, one: str, many: str) -> str:
     return one if n == 1 else many
 
 
-def _listing(values: Sequence[str]) -> str:
-    values = [str(v) for v in values]
-    if not values:
-        return ""
-    if len(values) == 1:
-        return values[0]
-    return ", ".join(values[:-1]) + " and " + values[-1]
-
-
 def _date_text(value: Any) -> str:
     if value is None or value is pd.NaT or pd.isna(value):
         return "date not recorded"
     ts = pd.Timestamp(value)
     return f"{ts.day} {ts:%B %Y}"
-
-
-def _year_end(year: str) -> int:
-    return int(year[:4]) + 1
-
-
-def organisation_cutoff(year: str, analysis: Mapping[str, Any] | None = None) -> pd.Timestamp:
-    """Last date on which audit ratings and stage placements count for a programme year.
-
-    The audit and the stages of inclusion are organisational records dated when
-    they were made, not tied to a programme year; a year's report shows those
-    made by the end of the year, allowing (by default) until 30 September after
-    it ends, as the 2020 follow-up audit deadline moved from July to September
-    after lockdown.
-
-    Parameters
-    ----------
-    year : str
-        Programme year, e.g. "2019-20".
-    analysis : mapping, optional
-        ``organisation_cutoff`` (a date) overrides the default.
-
-    Returns
-    -------
-    pandas.Timestamp
-
-    Examples
-    --------
-    >>> organisation_cutoff("2019-20")
-    Timestamp('2020-09-30 00:00:00')
-    """
-    given = (analysis or {}).get("organisation_cutoff")
-    if given is not None:
-        return pd.Timestamp(given)
-    return pd.Timestamp(_dt.date(_year_end(year), 9, 30))
-
-
-def _organisation(report: Report, name: str) -> pd.DataFrame:
-    """Audit ratings or stage placements of the service up to the year's cut-off."""
-    frame = report.table(name)
-    if frame.empty or "date" not in frame:
-        return frame
-    cutoff = organisation_cutoff(report.year, report.analysis)
-    keep = frame["date"].isna() | (frame["date"] <= cutoff)
-    return frame.loc[keep].reset_index(drop=True)
-
-
-def _all_years(report: Report, name: str) -> pd.DataFrame:
-    """A yearly table of the report's service for every year (for history and registers)."""
-    frame = getattr(report.data, name)
-    if report.service is not None:
-        frame = frame[frame["service"] == report.service]
-    return frame.drop(columns=[c for c in SOURCE_COLUMNS if c in frame]).reset_index(drop=True)
-
-
-def _registers(report: Report) -> pd.DataFrame:
-    """Register rows of the service's participants in any year (linked to years by date)."""
-    ids = _all_years(report, "participants")["participant"]
-    frame = report.data.attendance
-    frame = frame[frame["participant"].isin(ids)]
-    return frame.drop(columns=[c for c in SOURCE_COLUMNS if c in frame]).reset_index(drop=True)
-
-
-def _spec(table: pd.DataFrame) -> dict:
-    """Disclosure arguments an analysis function declared, whatever its convention.
-
-    ``attrs["suppress"]`` (wellbeing, outcomes, audit), else
-    ``attrs["disclosure_args"]`` (participation), else ``attrs["counts"]`` and
-    ``attrs["derived"]`` (workforce).
-    """
-    if "suppress" in table.attrs:
-        return dict(table.attrs["suppress"])
-    spec = dict(table.attrs.get("disclosure_args", {}))
-    if "counts" in table.attrs:
-        spec.setdefault("counts", list(table.attrs["counts"]))
-    if "derived" in table.attrs:
-        spec.setdefault("derived", dict(table.attrs["derived"]))
-    return spec
-
-
-def _is_count_column(name: str, spec: Mapping[str, Any]) -> bool:
-    """Whether a column counts people (as disclosure control treats it)."""
-    if spec.get("counts") is not None:
-        return name in spec["counts"]
-    return name == "n" or name.startswith("n_")
-
-
-def _publish(report: Report, table: pd.DataFrame, columns: Mapping[str, str], *,
-             caption: str, spec: Mapping[str, Any] | None = None,
-             decimals: Mapping[str, int] | int = 1, people: str = "young people",
-             organisations: bool = False) -> Published:
-    """Publish with the analysis function's disclosure spec and per-column decimals.
-
-    ``organisations=True``: the table describes services (audit, stages), not
-    people -- no small-number suppression (``counts=[]``).
-    """
-    spec = dict(_spec(table) if spec is None else spec)
-    floats = {c for c in columns if c in table and pd.api.types.is_float_dtype(table[c])}
-    if organisations:
-        spec = {"counts": [], "derived": {}}
-    table = table.copy()
-    table.attrs = {}  # the spec above is complete: nothing merged in from the table
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        published = report.publish(table, columns, caption=caption, decimals=8, people=people,
-                                   **spec)
-    # Kept for the report's tests and maintainers; the reader sees the table as published.
-    published.table.attrs["disclosure_warnings"] = [str(w.message) for w in caught]
-    if organisations:
-        published.footnote = ("These figures describe the music service as an organisation, "
-                              "not individual people, so no numbers are hidden.")
-    shown = published.table
-    per_column = decimals if isinstance(decimals, Mapping) else {}
-    default = decimals if isinstance(decimals, int) else 1
-    for source, heading in columns.items():
-        if source not in floats:
-            continue
-        places = per_column.get(source, default)
-        shown[heading] = shown[heading].map(lambda v, p=places: _redecimal(v, p))
-    shown.attrs["count_columns"] = [] if organisations else \
-        [h for s, h in columns.items() if _is_count_column(s, spec)]
-    return published
-
-
-_FLOAT_TEXT = re.compile(r"^-?[\d,]*\.\d+$")
-
-
-def _redecimal(value: Any, places: int) -> Any:
-    if isinstance(value, str) and _FLOAT_TEXT.match(value):
-        number = float(value.replace(",", ""))
-        if places == 0:
-            return f"{int(round_half_up(number)):,}"
-        return f"{float(round_half_up(number, 10 ** -places)):,.{places}f}"
-    return value
-
-
-def _masked(report: Report, table: pd.DataFrame, spec: Mapping[str, Any],
-            people: str = "young people") -> pd.DataFrame:
-    """The table with every value disclosure control would hide set to missing (for figures)."""
-    if table.empty:
-        return table.copy()
-    with warnings.catch_warnings():
-        # the same warning is recorded when the table itself is published
-        warnings.simplefilter("ignore", UserWarning)
-        shown = suppress(table, report.policy, people=people, **spec)
-    mask = suppression_mask(shown, report.policy)
-    out = table.copy()
-    for column in out.columns:
-        hidden = mask[column].to_numpy(dtype=bool)
-        if not hidden.any():
-            continue
-        if pd.api.types.is_integer_dtype(out[column]):
-            out[column] = out[column].astype("Int64")
-            out.loc[hidden, column] = pd.NA
-        elif pd.api.types.is_numeric_dtype(out[column]):
-            out[column] = out[column].astype("float64")
-            out.loc[hidden, column] = np.nan
-        else:
-            out.loc[hidden, column] = None
-    return out
-
-
-def _percent(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    out = table.copy()
-    for column in columns:
-        if column in out:
-            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64") * 100
-    out.attrs = dict(table.attrs)
-    return out
 
 
 def _where(report: Report) -> str:
@@ -521,22 +225,16 @@ def introduction(report: Report) -> Text:
         lines.append(
             f"{count_text(people['participant'].nunique(), policy)} young people took part, "
             f"in {len(activities)} {_plural(len(activities), 'activity', 'activities')} "
-            f"({_listing(activities)}) in "
+            f"({listing(activities)}) in "
             f"{len(settings)} {_plural(len(settings), 'kind of setting', 'kinds of setting')} "
-            f"({_listing(settings)}).")
+            f"({listing(settings)}).")
     lines += ["", "What the data hold for this service and year:", ""]
     held: list[tuple[str, str | None]] = []
 
-    registers = _registers(report)
-    if not people.empty and not registers.empty:
-        year_of = registers["session_date"].dt.year.where(
-            registers["session_date"].dt.month >= 9, registers["session_date"].dt.year - 1)
-        in_year = registers[year_of == int(report.year[:4])]
-        held.append(("Attendance registers",
-                     f"{in_year['session_date'].nunique():,} session dates recorded"
-                     if len(in_year) else None))
-    else:
-        held.append(("Attendance registers", None))
+    registers = report.table("attendance")
+    held.append(("Attendance registers",
+                 f"{registers['session_date'].nunique():,} session dates recorded"
+                 if len(registers) else None))
 
     wellbeing = report.table("wellbeing")
     if wellbeing.empty:
@@ -544,7 +242,7 @@ def introduction(report: Report) -> Text:
     else:
         instruments = sorted(wellbeing["instrument"].dropna().unique())
         held.append(("Wellbeing questionnaires",
-                     f"{_listing(instruments)} ({count_text(len(wellbeing), policy)} "
+                     f"{listing(instruments)} ({count_text(len(wellbeing), policy)} "
                      "questionnaires)"))
 
     ratings = report.table("outcome_ratings")
@@ -557,17 +255,17 @@ def introduction(report: Report) -> Text:
         held.append(("Tutor-rated outcomes",
                      f"{count_text(len(ratings), policy)} ratings of "
                      f"{count_text(ratings['participant'].nunique(), policy)} young people "
-                     f"({_listing(domains) or 'no known'} "
+                     f"({listing(domains) or 'no known'} "
                      f"{_plural(len(domains), 'domain', 'domains')})"))
 
-    audit = _organisation(report, "audit_ratings")
+    audit = report.table("audit_ratings")
     if audit.empty:
         held.append(("ED&I self-assessment (audit)", None))
     else:
         waves = [w for w in ("baseline", "follow-up") if w in set(audit["wave"])]
         held.append(("ED&I self-assessment (audit)",
                      " and ".join(_raters_text(w, audit) for w in waves)))
-    stages = _organisation(report, "stages")
+    stages = report.table("stages")
     if stages.empty:
         held.append(("Stages of inclusion self-placement", None))
     else:
@@ -597,7 +295,7 @@ def introduction(report: Report) -> Text:
     missing = [what for what, detail in held if not detail]
     lines.append("")
     if missing:
-        lines.append("Sections resting on " + _listing([m.split(" (")[0].lower()
+        lines.append("Sections resting on " + listing([m.split(" (")[0].lower()
                                                          for m in missing])
                      + " say \"no data\" below.")
     else:
@@ -613,13 +311,14 @@ def introduction(report: Report) -> Text:
 
 def reach_summary(report: Report) -> Published | Note:
     """Young people reached, new and continuing from last year, sessions delivered."""
-    people = _all_years(report, "participants")
+    people = report.table("participants", all_years=True)
     if report.table("participants").empty:
         return report.no_data("participants")
-    table = _participation.reach(people, _registers(report), by=("service", "year"),
+    table = _participation.reach(people, report.table("attendance", all_years=True),
+                                 by=("service", "year"),
                                  pooled=False)
     table = table[table["year"] == report.year].reset_index(drop=True)
-    return _publish(report, table, {
+    return report.publish(table, {
         "n": "Young people",
         "n_new": "New this year",
         "n_continuing": "Continuing from last year",
@@ -637,12 +336,13 @@ def reach_by(report: Report, by: str = "activity") -> Published | Note:
         raise ValueError(f"by must be 'activity' or 'setting', not {by!r}")
     if report.table("participants").empty:
         return report.no_data("participants")
-    people = _all_years(report, "participants")
-    table = _participation.reach(people, _registers(report), by=("service", "year", by),
+    people = report.table("participants", all_years=True)
+    table = _participation.reach(people, report.table("attendance", all_years=True),
+                                 by=("service", "year", by),
                                  pooled=False)
     table = table[table["year"] == report.year].reset_index(drop=True)
     table = table[["service", "year", by, "n", "sessions_delivered"]]
-    return _publish(report, table, {
+    return report.publish(table, {
         by: by.capitalize(),
         "n": "Young people",
         "sessions_delivered": "Session dates delivered",
@@ -664,7 +364,7 @@ def _representation_spec(table: pd.DataFrame, ethnicity: bool) -> dict:
     Binary characteristics stand alone (the share with it and its complement
     among those recorded); the five ethnic groups add up to those recorded.
     """
-    derived = dict(table.attrs.get("disclosure_args", {}).get("derived", {}))
+    derived = dict(declared_spec(table).get("derived", {}))
     spec = {"counts": ["n", "n_known", "n_unknown", "n_with"], "derived": derived,
             "sums": {"n": ["n_known", "n_unknown"]}, "complements": {"n_with": "n_known"},
             "keep": ["benchmark", "df"]}
@@ -686,7 +386,7 @@ def representation_table(report: Report) -> Parts | Note:
         return report.no_data("participants")
     table = _representation(report)
     attrs = dict(table.attrs)
-    table = _percent(table, ["share", "ci_low", "ci_high", "benchmark"])
+    table = percent(table, ["share", "ci_low", "ci_high", "benchmark"])
     table["label"] = table["characteristic"].map(_CHARACTERISTIC_LABELS).fillna(
         table["characteristic"])
     columns = {
@@ -711,8 +411,8 @@ def representation_table(report: Report) -> Parts | Note:
         if rows.empty:
             continue
         rows.attrs = attrs
-        published = _publish(
-            report, rows, columns, spec=_representation_spec(rows, ethnicity),
+        published = report.publish(
+            rows, columns, spec=_representation_spec(rows, ethnicity),
             caption=(f"Ethnicity of those taking part compared with {authority}"
                      if ethnicity else f"Who took part compared with {authority}")
             + f": {_where(report)}", decimals={"ratio": 2, "ratio_ci_low": 2,
@@ -720,8 +420,8 @@ def representation_table(report: Report) -> Parts | Note:
         published.footnote = (
             "Ratio = share of participants / population share (1 = represented as in the "
             "population); intervals are Wilson 95% intervals on the participant share. "
-            f"Population shares: {_listing(list(sources)) or 'none available'}"
-            f" ({_listing(list(phases)) or 'no'} phase"
+            f"Population shares: {listing(list(sources)) or 'none available'}"
+            f" ({listing(list(phases)) or 'no'} phase"
             + (", rescaled to the five groups" if ethnicity else "") + "). "
             + published.footnote)
         parts.append(published)
@@ -735,9 +435,9 @@ def representation_figure(report: Report) -> ShownFigure | Note:
     table = _representation(report)
     ethnic = (table["family"] == "ethnicity").to_numpy()
     plot_table = pd.concat([
-        _masked(report, table[~ethnic].reset_index(drop=True),
+        report.masked(table[~ethnic].reset_index(drop=True),
                 _representation_spec(table, False)),
-        _masked(report, table[ethnic].reset_index(drop=True),
+        report.masked(table[ethnic].reset_index(drop=True),
                 _representation_spec(table, True))], ignore_index=True)
     plot_table["service"] = report.service_name
     if plot_table["ratio"].notna().sum() == 0:
@@ -758,8 +458,8 @@ def representation_figure(report: Report) -> ShownFigure | Note:
 # --------------------------------------------------------------------------
 
 def _rates(report: Report) -> pd.DataFrame | Note:
-    people = _all_years(report, "participants")
-    registers = _registers(report)
+    people = report.table("participants")
+    registers = report.table("attendance")
     if registers.empty:
         return report.no_data("attendance registers")
     try:
@@ -779,19 +479,19 @@ def _attendance_summary(report: Report) -> pd.DataFrame | Note:
         return rates
     if rates.empty:
         return report.no_data("attendance registers")
-    threshold = float(_setting(report, "attendance_threshold"))
+    threshold = float(report.setting("attendance_threshold"))
     overall = _participation.attendance_summary(rates, by=("service", "year"),
                                                 threshold=threshold, pooled=False)
     by_activity = _participation.attendance_summary(rates, by=("service", "year", "activity"),
                                                     threshold=threshold, pooled=False)
-    spec = _spec(by_activity)
+    spec = declared_spec(by_activity)
     overall = overall.assign(activity="All activities")
     table = pd.concat([by_activity, overall[by_activity.columns]], ignore_index=True)
     spec = dict(spec)
     spec["groups"] = [["service", "year"]]
     spec["total"] = {"activity": "All activities"}
     spec["additive"] = ["n", "n_at_least", "n_no_sessions"]
-    table.attrs = {"disclosure_args": spec, "settings": by_activity.attrs.get("settings", {})}
+    table.attrs = {"suppress": spec, "settings": by_activity.attrs.get("settings", {})}
     return table
 
 
@@ -800,11 +500,11 @@ def attendance_table(report: Report) -> Published | Note:
     table = _attendance_summary(report)
     if isinstance(table, Note):
         return table
-    spec = _spec(table)
+    spec = declared_spec(table)
     threshold = float(table["threshold"].iloc[0])
-    table = _percent(table, ["mean", "q1", "median", "q3", "share_at_least", "ci_low",
+    table = percent(table, ["mean", "q1", "median", "q3", "share_at_least", "ci_low",
                              "ci_high"])
-    published = _publish(report, table, {
+    published = report.publish(table, {
         "activity": "Activity",
         "n": "Young people",
         "median": "Median attendance %",
@@ -825,7 +525,7 @@ def attendance_figure(report: Report) -> ShownFigure | Note:
     table = _attendance_summary(report)
     if isinstance(table, Note):
         return table
-    plot_table = _masked(report, table, _spec(table)).assign(service=pd.NA)
+    plot_table = report.masked(table, declared_spec(table)).assign(service=pd.NA)
     return report.plot(_participation.plot_attendance, plot_table, n="n", by="activity",
                        noun=("activity", "activities"),
                        alt=f"Attendance rates by activity, {report.service_name}",
@@ -838,8 +538,8 @@ def retention_table(report: Report) -> Published | Note:
     if people.empty:
         return report.no_data("participants")
     table = _participation.retention(people, pooled=False)
-    table = _percent(table, ["share_completed", "ci_low", "ci_high"])
-    return _publish(report, table, {
+    table = percent(table, ["share_completed", "ci_low", "ci_high"])
+    return report.publish(table, {
         "n": "Young people",
         "n_completed": "Completed",
         "n_withdrew": "Withdrew",
@@ -857,8 +557,8 @@ def progression_table(report: Report) -> Published | Note:
     if people.empty:
         return report.no_data("participants")
     table = _participation.progression(people, pooled=False)
-    table = _percent(table, ["share_progressed", "ci_low", "ci_high"])
-    return _publish(report, table, {
+    table = percent(table, ["share_progressed", "ci_low", "ci_high"])
+    return report.publish(table, {
         "n": "Completers",
         "n_known": "Progression known",
         "n_progressed": "Progressed",
@@ -873,18 +573,17 @@ def progression_table(report: Report) -> Published | Note:
 
 
 def _equity(report: Report) -> pd.DataFrame | Note:
-    people = _all_years(report, "participants")
-    if report.table("participants").empty:
+    """Equity gaps of the service's year; ``attrs["suppress_by_measure"]`` has each
+    measure's disclosure spec (as :func:`changing_tracks.participation.equity_gaps` sets it)."""
+    people = report.table("participants")
+    if people.empty:
         return report.no_data("participants")
-    registers = _registers(report)
+    registers = report.table("attendance")
     try:
         gaps = _participation.equity_gaps(people, registers if len(registers) else None,
                                           pooled=False)
-    except ValueError:
+    except ValueError:  # registers contradicting the participants: no attendance measure
         gaps = _participation.equity_gaps(people, None, pooled=False)
-    args = gaps.attrs.get("disclosure_args", {})
-    gaps = gaps[gaps["year"] == report.year].reset_index(drop=True)
-    gaps.attrs["disclosure_args"] = args
     return gaps
 
 
@@ -905,13 +604,13 @@ def equity_tables(report: Report) -> Parts | Note:
     gaps = _equity(report)
     if isinstance(gaps, Note):
         return gaps
-    args = gaps.attrs.get("disclosure_args", {})
+    args = gaps.attrs.get("suppress_by_measure", {})
     parts = Parts()
     for measure in ("attendance", "retention", "progression"):
         rows = gaps[gaps["measure"] == measure].reset_index(drop=True)
         if rows.empty:
             continue
-        rows = _percent(rows, ["estimate_group", "group_ci_low", "group_ci_high",
+        rows = percent(rows, ["estimate_group", "group_ci_low", "group_ci_high",
                                "estimate_peers", "peers_ci_low", "peers_ci_high",
                                "difference", "ci_low", "ci_high"])
         rows["label"] = rows["group"].map(_GROUP_LABELS).fillna(rows["group"])
@@ -926,7 +625,7 @@ def equity_tables(report: Report) -> Parts | Note:
         columns.update({"estimate_group": "Group %", "estimate_peers": "Peers %",
                         "difference": "Difference (points)", "ci_low": "95% CI low",
                         "ci_high": "95% CI high"})
-        parts.append(_publish(report, rows, columns, spec=spec,
+        parts.append(report.publish(rows, columns, spec=spec,
                               caption=f"{_MEASURE_TEXT[measure]}: {_where(report)}"))
     return parts if parts else report.no_data("participants")
 
@@ -936,12 +635,12 @@ def equity_figure(report: Report) -> ShownFigure | Note:
     gaps = _equity(report)
     if isinstance(gaps, Note):
         return gaps
-    args = gaps.attrs.get("disclosure_args", {})
+    args = gaps.attrs.get("suppress_by_measure", {})
     pieces = []
     for measure in ("retention", "progression"):
         rows = gaps[gaps["measure"] == measure].reset_index(drop=True)
         if len(rows):
-            pieces.append(_masked(report, rows, args.get(measure, {})))
+            pieces.append(report.masked(rows, args.get(measure, {})))
     if not pieces:
         return report.no_data("participants")
     table = pd.concat(pieces, ignore_index=True)
@@ -967,22 +666,22 @@ def equity_figure(report: Report) -> ShownFigure | Note:
 # --------------------------------------------------------------------------
 
 def _audit_options(report: Report) -> dict:
-    return {"method": _setting(report, "audit_method"),
-            "halves": _setting(report, "audit_halves"),
-            "not_applicable": _setting(report, "audit_not_applicable")}
+    return {"method": report.setting("audit_method"),
+            "halves": report.setting("audit_halves"),
+            "not_applicable": report.setting("audit_not_applicable")}
 
 
 def audit_completion(report: Report) -> Published | Parts | Note:
     """When the service completed each audit wave, and the follow-up against its deadline."""
-    ratings = _organisation(report, "audit_ratings")
+    ratings = report.table("audit_ratings")
     if ratings.empty:
         return report.no_data("ED&I audit ratings")
-    deadline = pd.Timestamp(_setting(report, "audit_deadline"))
-    extended = _setting(report, "audit_extended_deadline")
+    deadline = pd.Timestamp(report.setting("audit_deadline"))
+    extended = report.setting("audit_extended_deadline")
     extended = pd.Timestamp(extended) if extended else None
     table = _audit.completion(ratings, deadline=deadline.date(),
                               extended_deadline=extended.date() if extended is not None else None)
-    cutoff = organisation_cutoff(report.year, report.analysis)
+    cutoff = report.cutoff
     columns = {"baseline_completed": "Baseline completed",
                "n_raters_baseline": "Raters at baseline",
                "follow_up_completed": "Follow-up completed",
@@ -990,7 +689,7 @@ def audit_completion(report: Report) -> Published | Parts | Note:
     if deadline <= cutoff:
         columns.update({"status": "Follow-up status", "deadline": "Deadline that applied"})
         table["deadline"] = pd.to_datetime(table["deadline"])
-    published = _publish(report, table, columns, organisations=True,
+    published = report.publish(table, columns, organisations=True,
                          caption=f"Completion of the ED&I self-assessment: {_where(report)}")
     if deadline > cutoff:
         return Parts([Note(f"The follow-up audit was due by {_date_text(deadline)}"
@@ -1003,7 +702,7 @@ def audit_completion(report: Report) -> Published | Parts | Note:
 
 def audit_scores(report: Report) -> Published | Note:
     """Section and total scores at each wave, change, and statements improved / same / declined."""
-    ratings = _organisation(report, "audit_ratings")
+    ratings = report.table("audit_ratings")
     if ratings.empty:
         return report.no_data("ED&I audit ratings")
     table = _audit.change(ratings, report.table("audit_statements"), **_audit_options(report))
@@ -1011,7 +710,7 @@ def audit_scores(report: Report) -> Published | Note:
                                       table["section"].astype(str) + ". "
                                       + table["section_title"].astype(str))
     table["p_sign"] = table["p_sign"].astype("float64")
-    return _publish(report, table, {
+    return report.publish(table, {
         "section_label": "Section",
         "score_baseline": "Baseline score",
         "pct_baseline": "Baseline %",
@@ -1031,7 +730,7 @@ def audit_scores(report: Report) -> Published | Note:
 
 def audit_figure(report: Report) -> ShownFigure | Note:
     """Dumbbell chart: % of the applicable maximum at baseline and follow-up, per section."""
-    ratings = _organisation(report, "audit_ratings")
+    ratings = report.table("audit_ratings")
     if ratings.empty:
         return report.no_data("ED&I audit ratings")
     table = _audit.change(ratings, report.table("audit_statements"), **_audit_options(report))
@@ -1080,7 +779,7 @@ def disagreement_counts(collated: pd.DataFrame, disagree_at: int = 2) -> pd.Data
 
 def audit_disagreement(report: Report) -> Published | Note:
     """How often the service's raters agreed on a statement, per wave."""
-    ratings = _organisation(report, "audit_ratings")
+    ratings = report.table("audit_ratings")
     if ratings.empty:
         return report.no_data("ED&I audit ratings")
     opts = _audit_options(report)
@@ -1089,7 +788,7 @@ def audit_disagreement(report: Report) -> Published | Note:
     table = disagreement_counts(collated)
     if table["n_statements"].sum() == 0:
         return Note("Rater agreement cannot be shown: each statement was rated by one rater.")
-    return _publish(report, table, {
+    return report.publish(table, {
         "wave": "Wave",
         "n_raters": "Raters",
         "n_statements": "Statements rated by 2+ raters",
@@ -1103,18 +802,18 @@ def audit_disagreement(report: Report) -> Published | Note:
 
 def audit_priorities(report: Report) -> Published | Note:
     """The lowest-rated statements at the latest wave: candidates for the action plan."""
-    ratings = _organisation(report, "audit_ratings")
+    ratings = report.table("audit_ratings")
     if ratings.empty:
         return report.no_data("ED&I audit ratings")
     table = _audit.priorities(ratings, report.table("audit_statements"),
-                              n=int(_setting(report, "audit_priorities")),
+                              n=int(report.setting("audit_priorities")),
                               **_audit_options(report))
     if table.empty:
         return Note(f"No action priorities: every statement {report.service_name} rated "
                     "was fully met at its latest audit.")
     table["disagree"] = table["disagree"].astype(bool)
     table["spread"] = table["spread"].astype("float64")
-    return _publish(report, table, {
+    return report.publish(table, {
         "rank": "Priority",
         "statement": "Statement",
         "section": "Section",
@@ -1127,7 +826,7 @@ def audit_priorities(report: Report) -> Published | Note:
 
 
 def _journey(report: Report) -> pd.DataFrame | None:
-    stages = _organisation(report, "stages")
+    stages = report.table("stages")
     if stages.empty:
         return None
     return _workforce.stage_journey(stages)
@@ -1138,7 +837,7 @@ def stages_table(report: Report) -> Published | Note:
     journey = _journey(report)
     if journey is None:
         return report.no_data("stages of inclusion self-placements")
-    return _publish(report, journey, {
+    return report.publish(journey, {
         "area": "Area",
         "stage_baseline": "Baseline stage",
         "stage_follow_up": "Follow-up stage",
@@ -1182,7 +881,7 @@ def cpd_participation_table(report: Report) -> Parts | Note:
                         "ci_high_reflection": ["n", "n_reflection"]},
             "sums": {"n": ["n_any_cpd", "n_no_cpd"]},
             "complements": {"n_reflection": "n"}}
-    first = _publish(report, part, {
+    first = report.publish(part, {
         "n": "Tutors",
         "n_any_cpd": "Any CPD",
         "pct_any_cpd": "% any CPD",
@@ -1198,7 +897,7 @@ def cpd_participation_table(report: Report) -> Parts | Note:
             "derived": {"pct_regular": ["n", "n_regular"], "ci_low": ["n", "n_regular"],
                         "ci_high": ["n", "n_regular"]},
             "sums": {"n": ["n_regular", "n_some", "n_none"]}}
-    second = _publish(report, regular, {
+    second = report.publish(regular, {
         "n": "Tutors",
         "n_regular": "Every term",
         "n_some": "Some terms",
@@ -1220,12 +919,12 @@ def cpd_topics_table(report: Report) -> Published | Note:
         return report.no_data("CPD records")
     table = _workforce.cpd_summary(tutors, cpd, report.year, pooled=False)
     table = table[table["service"] == report.service].reset_index(drop=True)
-    spec = _spec(table)
+    spec = declared_spec(table)
     spec["derived"] = dict(spec.get("derived", {}), pct_attended=["n", "n_attended"],
                            hours_per_tutor=["n", "n_attended"],
                            sessions_per_tutor=["n", "n_attended"])
     spec["complements"] = {"n_attended": "n"}
-    return _publish(report, table, {
+    return report.publish(table, {
         "topic": "Topic",
         "n_attended": "Tutors attending",
         "pct_attended": "% of tutors",
@@ -1248,8 +947,8 @@ def cpd_format_table(report: Report) -> Published | Note:
     table = table.reset_index(drop=True)
     if table.empty or table["n_sessions"].sum() == 0:
         return report.no_data("CPD records")
-    spec = _spec(table)
-    return _publish(report, table, {
+    spec = declared_spec(table)
+    return report.publish(table, {
         "term": "Term",
         "format": "Format",
         "n": "Tutors",
@@ -1291,7 +990,7 @@ def workforce_diversity_table(report: Report) -> Published | Note:
         return report.no_data("tutors")
     table["label"] = table["characteristic"].map(_CHARACTERISTIC_LABELS).fillna(
         table["characteristic"])
-    return _publish(report, table, {
+    return report.publish(table, {
         "label": "Characteristic",
         "n": "Tutors recorded",
         "n_with": "Tutors with it",
@@ -1310,7 +1009,7 @@ def workforce_figure(report: Report) -> ShownFigure | Note:
     table = _diversity(report)
     if table is None:
         return report.no_data("tutors")
-    plot_table = _masked(report, table, _DIVERSITY_SPEC, people="tutors")
+    plot_table = report.masked(table, _DIVERSITY_SPEC, people="tutors")
     plot_table["characteristic"] = plot_table["characteristic"].map(
         _CHARACTERISTIC_LABELS).fillna(plot_table["characteristic"])
     plot_table["service"] = report.service_name
@@ -1341,7 +1040,7 @@ def genres_table(report: Report) -> Parts | Note:
             f"Tutors teach {int(row['n_distinct'])} of the {int(row['n_categories'])} genres "
             f"the programme records; evenness {float(row['evenness']):.2f} on a scale from 0 "
             "(one genre only) to 1 (every genre taught equally often)."))
-    parts.append(_publish(report, shares, {
+    parts.append(report.publish(shares, {
         "value": "Genre",
         "n_with": "Tutors teaching it",
         "pct": "% of tutors",
@@ -1356,7 +1055,7 @@ def genres_table(report: Report) -> Parts | Note:
 # --------------------------------------------------------------------------
 
 def _scale(report: Report) -> str:
-    scale = str(_setting(report, "wellbeing_scale"))
+    scale = str(report.setting("wellbeing_scale"))
     if scale not in _wellbeing.SCALES:
         raise ValueError(f"analysis wellbeing_scale must be one of {_wellbeing.SCALES}, "
                          f"not {scale!r}")
@@ -1368,7 +1067,7 @@ def _scored(report: Report) -> pd.DataFrame | None:
     if responses.empty:
         return None
     return _wellbeing.score(responses,
-                            allow_missing=int(_setting(report, "wellbeing_allow_missing")))
+                            allow_missing=int(report.setting("wellbeing_allow_missing")))
 
 
 def _no_wellbeing(report: Report) -> Note:
@@ -1379,9 +1078,9 @@ def _no_wellbeing(report: Report) -> Note:
 
 def _change_options(report: Report) -> dict:
     return {"scale": _scale(report),
-            "min_n_for_tests": int(_setting(report, "min_n_for_tests")),
-            "threshold": _setting(report, "wellbeing_reliable_change_threshold"),
-            "selection_cutoff": _setting(report, "wellbeing_selection_cutoff")}
+            "min_n_for_tests": int(report.setting("min_n_for_tests")),
+            "threshold": report.setting("wellbeing_reliable_change_threshold"),
+            "selection_cutoff": report.setting("wellbeing_selection_cutoff")}
 
 
 def _change(report: Report, scored: pd.DataFrame) -> pd.DataFrame:
@@ -1403,11 +1102,11 @@ def wellbeing_summary(report: Report) -> Parts | Note:
     else:
         how = ("Change is analysed on the WEMWBS total (14-70), from WEMWBS questionnaires "
                "only.")
-    allow = int(_setting(report, "wellbeing_allow_missing"))
+    allow = int(report.setting("wellbeing_allow_missing"))
     missing = ("Only fully answered questionnaires are scored." if allow == 0 else
                f"Questionnaires with up to {allow} unanswered "
                f"{_plural(allow, 'item', 'items')} are prorated (flagged in the data).")
-    text = (f"{report.service_name} used {_listing(instruments)} in {report.year}. "
+    text = (f"{report.service_name} used {listing(instruments)} in {report.year}. "
             f"{how} {missing}")
     return Parts([Note(text), Note(_wellbeing.COPYRIGHT)])
 
@@ -1421,7 +1120,7 @@ def _attrition_published(report: Report, attrition: pd.DataFrame, scale: str) ->
     table = attrition[["service", "n_baseline", "n_paired", "n_lost", "n_follow_up_only",
                        "pct_lost", "pct_lost_ci_low", "pct_lost_ci_high"]]
     lost = ["n_baseline", "n_lost"]
-    return _publish(report, table, {
+    return report.publish(table, {
         "n_baseline": "Baseline",
         "n_paired": "Both (paired)",
         "n_lost": "Lost to follow-up",
@@ -1460,9 +1159,9 @@ def wellbeing_attrition(report: Report) -> Parts | Note:
                     f"of {report.service_name} in {report.year}.")
     first = _attrition_published(report, attrition, scale)
     comparison = _wellbeing.completer_comparison(
-        scored, scale=scale, min_n_for_tests=int(_setting(report, "min_n_for_tests")))
+        scored, scale=scale, min_n_for_tests=int(report.setting("min_n_for_tests")))
     comparison = comparison[comparison["service"] != POOLED].reset_index(drop=True)
-    second = _publish(report, comparison, {
+    second = report.publish(comparison, {
         "n_completers": "Completers",
         "mean_completers": "Mean",
         "sd_completers": "SD",
@@ -1487,7 +1186,7 @@ def wellbeing_change(report: Report) -> Published | Note:
     if table.empty or int(table["n"].iloc[0]) == 0:
         return Note(f"No young person of {report.service_name} has both a baseline and a "
                     f"follow-up {_scale(report)} score in {report.year}.")
-    published = _publish(report, table, {
+    published = report.publish(table, {
         "n": "Young people paired",
         "mean_baseline": "Baseline mean",
         "sd_baseline": "Baseline SD",
@@ -1508,7 +1207,7 @@ def wellbeing_change(report: Report) -> Published | Note:
         "A positive change is a rise in wellbeing. d_z divides the mean change by the SD "
         "of the individual changes; d_av by the average of the baseline and follow-up SDs "
         "(Lakens 2013): they answer different questions and can differ several-fold. "
-        f"p-values are given only for {int(_setting(report, 'min_n_for_tests'))} or more "
+        f"p-values are given only for {int(report.setting('min_n_for_tests'))} or more "
         "young people." + (f" {note}." if note else "") + " " + published.footnote)
     return published
 
@@ -1538,7 +1237,7 @@ def wellbeing_reliable_change(report: Report) -> Parts | Note:
     note = Note(f"A change counts as reliable when it is at least {threshold:.2f} "
                 f"{row['scale']} points either way ({row['rc_source']}). This is about "
                 "individual change beyond measurement error, not a clinical judgement.")
-    published = _publish(report, long, {
+    published = report.publish(long, {
         "category": "Change",
         "n": "Young people",
         "pct": "%",
@@ -1567,7 +1266,7 @@ def wellbeing_figures(report: Report) -> Parts | Note:
                     "score.")
     pairs = pairs.assign(n=len(pairs), service=report.service_name)
     threshold = _wellbeing.reliable_change_threshold(
-        scale, threshold=_setting(report, "wellbeing_reliable_change_threshold"))["threshold"]
+        scale, threshold=report.setting("wellbeing_reliable_change_threshold"))["threshold"]
     first = report.plot(_wellbeing.paired_plot, pairs, n="n", by="service",
                         show_individuals=False, ncols=1,
                         alt=f"Mean {scale} at baseline and follow-up, {report.service_name}")
@@ -1590,7 +1289,7 @@ def wellbeing_caveats(report: Report) -> Parts | Note:
     notes = Parts()
     n_paired = int(table["n"].iloc[0]) if len(table) else 0
     row = table.iloc[0] if len(table) else None
-    cutoff = _setting(report, "wellbeing_selection_cutoff")
+    cutoff = report.setting("wellbeing_selection_cutoff")
     if row is not None and cutoff is not None and pd.notna(row.get("rtm_expected")) \
             and not policy.is_sensitive([n_paired])[0]:
         notes.append(Note(
@@ -1625,8 +1324,7 @@ def wellbeing_caveats(report: Report) -> Parts | Note:
     attrition = _wellbeing.attrition(scored, scale=scale)
     attrition = attrition[attrition["service"] != POOLED]
     dates = pd.to_datetime(scored["date"], errors="coerce")
-    year_start = pd.Timestamp(_dt.date(int(report.year[:4]), 9, 1))
-    year_end = pd.Timestamp(_dt.date(_year_end(report.year), 8, 31))
+    year_start, year_end = year_dates(report.year)
     if year_start <= LOCKDOWN <= year_end and len(attrition):
         shown = _attrition_published(report, attrition.reset_index(drop=True), scale)
         lost, base = _visible_int(shown, "Lost to follow-up"), _visible_int(shown, "Baseline")
@@ -1643,7 +1341,7 @@ def wellbeing_caveats(report: Report) -> Parts | Note:
                "no follow-up questionnaire was collected after lockdown began.")
             + " Those who stayed may differ from those lost: compare their baseline scores "
             "above."))
-    min_n = int(_setting(report, "min_n_for_tests"))
+    min_n = int(report.setting("min_n_for_tests"))
     if n_paired < min_n:
         notes.append(Note(
             f"Small numbers: fewer than {min_n} young people are paired, so no p-values are "
@@ -1688,7 +1386,7 @@ def outcomes_distribution_table(report: Report) -> Published | Note:
     if table is None:
         return report.no_data("tutor-rated outcomes")
     table = table.drop(columns=[c for c in table if re.fullmatch(r"(n|pct)_[1-5]", c)])
-    return _publish(report, table, {
+    return report.publish(table, {
         "domain": "Domain",
         "wave": "Wave",
         "n": "Young people",
@@ -1728,10 +1426,10 @@ def outcomes_change_table(report: Report) -> Published | Note:
         return report.no_data("tutor-rated outcomes")
     if table.empty or table["n_compared"].sum() == 0:
         return Note("No change can be shown: no young person was rated at two points.")
-    min_n = int(_setting(report, "min_n_for_tests"))
+    min_n = int(report.setting("min_n_for_tests"))
     table = table.copy()
     table["p_sign"] = table["p_sign"].astype("float64").where(table["n_compared"] >= min_n)
-    published = _publish(report, table, {
+    published = report.publish(table, {
         "domain": "Domain",
         "n_compared": "Young people rated twice or more",
         "n_improved": "Improved",
@@ -1761,7 +1459,7 @@ def outcomes_change_figure(report: Report) -> ShownFigure | Note:
         return Note("No figure: no young person was rated at two points.")
     # Draw a domain only when the table shows all three of its percentages: a bar would
     # otherwise give away the numbers the table hides.
-    masked = _masked(report, table.reset_index(drop=True), _spec(table))
+    masked = report.masked(table.reset_index(drop=True), declared_spec(table))
     complete = masked[["pct_improved", "pct_same", "pct_declined"]].notna().all(axis=1)
     masked["n_compared"] = masked["n_compared"].astype("Int64").where(complete)
     masked = masked[table["n_compared"].to_numpy() > 0]
@@ -1784,12 +1482,12 @@ def outcomes_coverage(report: Report) -> Parts | Note:
     if ratings.empty:
         return report.no_data("tutor-rated outcomes")
     table = _outcomes.coverage(ratings, indicators, report.table("participants"),
-                               threshold=float(_setting(report, "outcomes_gap_threshold")))
+                               threshold=float(report.setting("outcomes_gap_threshold")))
     table = table[table["service"] == report.service].reset_index(drop=True)
     table["gap_text"] = np.where(table["gap"].astype(bool), "GAP", "")
     table["indicators"] = (table["n_indicators_rated"].astype(int).astype(str) + " of "
                            + table["n_indicators"].astype(int).astype(str))
-    published = _publish(report, table, {
+    published = report.publish(table, {
         "domain": "Domain",
         "n_participants": "Young people rated",
         "pct_participants": "% of participants",
@@ -1799,7 +1497,7 @@ def outcomes_coverage(report: Report) -> Parts | Note:
     }, caption=f"Coverage of the three outcome domains: {_where(report)}", decimals=0)
     gaps = [d for d, g in zip(table["domain"], table["gap"]) if bool(g)]
     if gaps:
-        note = Note(f"Gap: {_listing(gaps)} outcomes were"
+        note = Note(f"Gap: {listing(gaps)} outcomes were"
                     " rated for far fewer young people than the best-covered domain (or not at "
                     "all). The programme values personal, social and musical outcomes equally, "
                     "so each needs evidence.")
