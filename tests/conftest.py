@@ -42,3 +42,22 @@ def sample_copy(tmp_path, sample_dir) -> Path:
     target = tmp_path / "data"
     shutil.copytree(sample_dir, target)
     return target
+
+
+# Disclosure specs (``attrs["suppress"]``) that analysis tables carry: shared checks.
+SPEC_KEYS = {"counts", "derived", "sums", "complements", "groups", "total", "keep", "additive"}
+
+
+def spec_columns(spec: dict) -> set:
+    """Every column a disclosure spec names."""
+    cols = set(spec.get("counts", []))
+    for stat, bases in spec.get("derived", {}).items():
+        cols |= {stat, *([bases] if isinstance(bases, str) else bases)}
+    for whole, parts in spec.get("sums", {}).items():
+        cols |= {whole, *parts}
+    for part, whole in spec.get("complements", {}).items():
+        cols |= {part, whole}
+    for grouping in spec.get("groups") or []:
+        cols |= {grouping} if isinstance(grouping, str) else set(grouping)
+    cols |= set(spec.get("total", {})) | set(spec.get("keep", [])) | set(spec.get("additive") or [])
+    return cols

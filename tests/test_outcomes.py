@@ -262,21 +262,8 @@ def test_docstring_examples():
 # Disclosure-control specs (attrs["suppress"])
 # --------------------------------------------------------------------------
 
-_SPEC_KEYS = {"counts", "derived", "sums", "complements", "groups", "total", "keep", "additive"}
-
-
-def _spec_columns(spec: dict) -> set:
-    cols = set(spec.get("counts", []))
-    for stat, bases in spec.get("derived", {}).items():
-        cols |= {stat, *([bases] if isinstance(bases, str) else bases)}
-    for whole, parts in spec.get("sums", {}).items():
-        cols |= {whole, *parts}
-    for part, whole in spec.get("complements", {}).items():
-        cols |= {part, whole}
-    for grouping in spec.get("groups") or []:
-        cols |= {grouping} if isinstance(grouping, str) else set(grouping)
-    cols |= set(spec.get("total", {})) | set(spec.get("keep", [])) | set(spec.get("additive") or [])
-    return cols
+from .conftest import SPEC_KEYS as _SPEC_KEYS  # noqa: E402
+from .conftest import spec_columns as _spec_columns  # noqa: E402
 
 
 def assert_spec(table: pd.DataFrame, settings: set = frozenset()) -> dict:
