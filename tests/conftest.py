@@ -61,3 +61,14 @@ def spec_columns(spec: dict) -> set:
         cols |= {grouping} if isinstance(grouping, str) else set(grouping)
     cols |= set(spec.get("total", {})) | set(spec.get("keep", [])) | set(spec.get("additive") or [])
     return cols
+
+
+def row_where(frame, **keys):
+    """The one row of ``frame`` whose columns equal ``keys`` (fails unless exactly one)."""
+    import numpy as np
+
+    mask = np.ones(len(frame), dtype=bool)
+    for k, v in keys.items():
+        mask &= (frame[k] == v).to_numpy()
+    assert mask.sum() == 1, (keys, mask.sum())
+    return frame[mask].iloc[0]

@@ -85,12 +85,7 @@ def ratings():
     return make_ratings()
 
 
-def _row(frame, **keys):
-    mask = np.ones(len(frame), dtype=bool)
-    for k, v in keys.items():
-        mask &= (frame[k] == v).to_numpy()
-    assert mask.sum() == 1, (keys, mask.sum())
-    return frame[mask].iloc[0]
+from .conftest import row_where as _row  # noqa: E402
 
 
 # --------------------------------------------------------------------------
