@@ -15,7 +15,8 @@ def main() -> int:
     p.add_argument("which", nargs="?", default="all", choices=("all", "suite", "national"))
     p.add_argument("--sizes", default="1,4,16", help="national data sizes, 16 = 9M participants")
     p.add_argument("--big-register", action="store_true",
-                   help="also the 16x data with ten sessions per participant (~100M rows)")
+                   help="also the 16x data with up to 12 sessions per participant (~97M "
+                        "register rows): load, attendance rates and summary")
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "ct-bench"),
                    help="folder for generated data (kept between runs)")
     p.add_argument("--json", default=None, help="write all figures to this file")
@@ -28,6 +29,8 @@ def main() -> int:
         figures["national"] = national.main(Path(args.work), sizes, big_register=args.big_register)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
+    if figures.get("national"):
+        print("\n" + national.summary_table(figures["national"]), flush=True)
     return 0
 
 

@@ -18,6 +18,16 @@ from pathlib import Path
 #: about 0.57M participation rows, so that 16x is about 9 million.
 BASE_PER_SERVICE = 2_500
 SERVICES = 150
+#: Weekly sessions offered per participant for the big register: at 16x about 97 million
+#: register rows (rolling intake, late starters and withdrawals are offered fewer).
+BIG_REGISTER_SESSIONS = 12
+#: Issue 8's budget for the whole national analysis (load, validate, every step) of each
+#: size up to 16x, on a 2-core machine: seconds and peak GiB.
+TARGET_SECONDS = 60
+TARGET_GIB = 8
+#: Peak memory budget for the big register (load, attendance rates and summary); its time
+#: is reported, not targeted.
+BIG_REGISTER_TARGET_GIB = 16
 
 
 def make_data(folder: Path, per_service: int, sessions: int) -> dict:
@@ -30,10 +40,15 @@ def make_data(folder: Path, per_service: int, sessions: int) -> dict:
     started = time.perf_counter()
     write_sample(folder, seed=2020, n_services=SERVICES, participants_per_service=per_service,
                  audit_format="csv", outcomes=False, sessions_per_participant=sessions)
-    counts = {p.stem: sum(1 for _ in p.open("rb")) - 1 for p in folder.glob("*.csv")}
+    counts = {p.stem: _lines(p) - 1 for p in folder.glob("*.csv")}
     counts["generate_seconds"] = round(time.perf_counter() - started, 1)
     stamp.write_text(json.dumps(counts))
     return counts
+
+
+def _lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 24), b""))
 
 
 def run_steps(folder: Path, steps: str = "all") -> dict:
@@ -96,14 +111,17 @@ def main(work: Path, sizes=(1, 4, 16), sessions=1, big_register: bool = False) -
         folder = work / f"national_{size}x_s{sessions}"
         made = make_data(folder, BASE_PER_SERVICE * size, sessions)
         figures = measure(folder)
-        figures.update(size=f"{size}x", generate_seconds=made["generate_seconds"])
+        figures.update(size=f"{size}x", generate_seconds=made["generate_seconds"],
+                       target_seconds=TARGET_SECONDS, target_gib=TARGET_GIB)
         results.append(figures)
         _print_row(figures)
     if big_register:
-        folder = work / "national_16x_s10"
-        made = make_data(folder, BASE_PER_SERVICE * 16, 10)
+        folder = work / f"national_16x_s{BIG_REGISTER_SESSIONS}"
+        made = make_data(folder, BASE_PER_SERVICE * 16, BIG_REGISTER_SESSIONS)
         figures = measure(folder, steps="register")
-        figures.update(size="16x, 10 sessions each", generate_seconds=made["generate_seconds"])
+        figures.update(size=f"16x, up to {BIG_REGISTER_SESSIONS} sessions each",
+                       generate_seconds=made["generate_seconds"], target_seconds=None,
+                       target_gib=BIG_REGISTER_TARGET_GIB)
         results.append(figures)
         _print_row(figures)
     return results
@@ -118,3 +136,26 @@ def _print_row(f: dict) -> None:
         print(f"   {step:<36} {seconds:>8.2f} s")
     print(f"   {'total':<36} {f['total']:>8.1f} s    peak memory {f['peak_gib']:.2f} GiB",
           flush=True)
+
+
+def summary_table(results: list[dict]) -> str:
+    """One line per national run: size, rows, sessions, load / analysis / total seconds,
+    peak GiB and whether the targets (seconds and GiB; GiB only for the big register) are
+    met."""
+    head = (f"{'size':<30} {'rows':>11} {'sessions':>12} {'load s':>8} {'analysis s':>11} "
+            f"{'total s':>8} {'peak GiB':>9}  target met?")
+    lines = ["National benchmark against the targets", head, "-" * len(head)]
+    for f in results:
+        load = f["times"].get("load and validate", 0.0)
+        total = f["total"]
+        limits = []
+        if f.get("target_seconds") is not None:
+            limits.append((total <= f["target_seconds"], f"<= {f['target_seconds']} s"))
+        if f.get("target_gib") is not None:
+            limits.append((f["peak_gib"] <= f["target_gib"], f"<= {f['target_gib']} GiB"))
+        verdict = ("yes" if all(ok for ok, _ in limits) else "NO") + \
+            (" (" + ", ".join(text for _, text in limits) + ")" if limits else "")
+        lines.append(f"{f['size']:<30} {f['rows']['participants']:>11,} "
+                     f"{f['rows']['attendance']:>12,} {load:>8.1f} {total - load:>11.1f} "
+                     f"{total:>8.1f} {f['peak_gib']:>9.2f}  {verdict}")
+    return "\n".join(lines)

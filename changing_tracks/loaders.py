@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from .contracts import (
     AUDIT_RATING_LABELS,
@@ -47,10 +48,16 @@ __all__ = [
     "load_attendance",
     "load_outcomes",
     "SOURCE_COLUMNS",
+    "CATEGORICAL_COLUMNS",
 ]
 
 #: Columns added by the loader to point back at the input.
 SOURCE_COLUMNS = ("source_file", "source_sheet", "source_row")
+
+#: (table, column) loaded as pandas categoricals rather than text: the register's participant
+#: ids, repeated once per session (a register can have a hundred million rows). Categories
+#: are the ids in order of first appearance; blank ids are missing (code -1).
+CATEGORICAL_COLUMNS = frozenset({("attendance", "participant")})
 
 _DATA_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
 _UNKNOWN_WORDS = {normalise_value(w) for w in (
@@ -90,18 +97,21 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
-def _read_csv(path: Path, display: str) -> _Raw:
-    """Cells of a CSV as text. Fast (pyarrow) for UTF-8 files without blank lines, where
-    the row numbers are certain; otherwise pandas, keeping blank lines to count rows."""
-    frame = _read_csv_arrow(path)
-    if frame is None:
-        for encoding in ("utf-8-sig", "cp1252"):
-            try:
-                frame = pd.read_csv(path, dtype="string[pyarrow]", keep_default_na=False,
-                                    na_filter=False, skip_blank_lines=False, encoding=encoding)
-                break
-            except UnicodeDecodeError:
-                continue
+def _read_csv(path: Path, display: str, table: Table | None = None) -> _Raw:
+    """Cells of a CSV as text, stripped, all-blank rows dropped. Fast (pyarrow) for UTF-8
+    files without blank lines, where the row numbers are certain; otherwise pandas, keeping
+    blank lines to count rows. With ``table`` the cells of its coded columns (categories,
+    dates, numbers…) come as categoricals: each distinct text is then parsed once."""
+    raw = _read_csv_arrow(path, display, table)
+    if raw is not None:
+        return raw
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            frame = pd.read_csv(path, dtype="string[pyarrow]", keep_default_na=False,
+                                na_filter=False, skip_blank_lines=False, encoding=encoding)
+            break
+        except UnicodeDecodeError:
+            continue
     rows = np.arange(len(frame), dtype=np.int64) + 2
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = frame.apply(lambda s: s.str.strip()) if len(frame) else frame
@@ -111,40 +121,164 @@ def _read_csv(path: Path, display: str) -> _Raw:
     return _Raw(frame, rows, display, None, 1)
 
 
-def _read_csv_arrow(path: Path) -> pd.DataFrame | None:
-    """All columns as Arrow strings, or None when the fast path cannot promise row numbers
-    (blank lines, quoted line breaks) or the file is not UTF-8."""
+def _read_csv_arrow(path: Path, display: str, table: Table | None) -> _Raw | None:
+    """The fast path of :func:`_read_csv`, or None when it cannot promise row numbers
+    (a quoted line break) or the file is not UTF-8.
+
+    Blank lines are kept as blank rows (dropped below, after numbering), so that row
+    ``i`` is line ``i + 2`` unless a quoted value spans lines, which is looked for in the
+    values read rather than by counting the file's lines (a second pass over gigabytes).
+    Coded columns are read as Arrow dictionaries (the reader hashes them in parallel),
+    so only the distinct texts are stripped; identifiers and free text are read as text."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pa_csv
 
-    lines, last = 0, b"\n"
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 24), b""):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    lines += last != b"\n"
+    names = _header_names(path)
+    coded = _coded_headers(names, table)
+    types = {name: pa.dictionary(pa.int32(), pa.string()) if name in coded else pa.string()
+             for name in names}
     try:
-        table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
-            strings_can_be_null=False, quoted_strings_can_be_null=False,
-            column_types=_all_strings(path)))
+        data = pa_csv.read_csv(
+            path, parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+                column_types=types))
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
-    if table.num_rows + 1 != lines:
+    if data.column_names != names or any(_has_line_break(c) for c in data.columns
+                                         if not pa.types.is_dictionary(c.type)):
         return None
-    return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow")
-                           if t in (pa.string(), pa.large_string()) else None)
+    n = data.num_rows
+    pending = data.columns  # released one by one as they are converted
+    del data
+    columns: list[pd.Series] = []
+    blank = np.ones(n, dtype=bool)
+    for i in range(len(pending)):
+        column, pending[i] = pending[i], None
+        if pa.types.is_dictionary(column.type):
+            converted = _stripped_categorical(column)
+            if converted is None:  # a quoted line break: row numbers uncertain
+                return None
+            series, is_blank = converted
+        else:
+            text = pc.utf8_trim_whitespace(column)
+            del column
+            series = pd.Series(pd.arrays.ArrowStringArray(text), copy=False)
+            is_blank = pc.equal(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False) \
+                if n else np.zeros(0, bool)
+        columns.append(series)
+        blank &= is_blank
+    frame = pd.concat(columns, axis=1, ignore_index=True) if columns else \
+        pd.DataFrame(index=range(n))
+    frame.columns = [str(c).strip() for c in names]
+    rows = np.arange(n, dtype=np.int64) + 2
+    if not columns:
+        blank[:] = False
+    if blank.any():
+        frame, rows = frame.loc[~blank].reset_index(drop=True), rows[~blank]
+    return _Raw(frame, rows, display, None, 1)
 
 
-def _all_strings(path: Path) -> dict:
-    """Column types for pyarrow: every header read as text (nothing inferred)."""
+def _has_line_break(column) -> bool:
+    """Whether any value of an Arrow text array or column holds a line break (a quoted
+    value spanning lines, which would put the row numbers out): a scan of the bytes of the
+    texts, several times quicker than searching each text."""
+    for chunk in getattr(column, "chunks", [column]):
+        data = chunk.buffers()[2]  # validity, offsets, then the texts' bytes
+        if data is not None and data.size:
+            text = np.frombuffer(data, dtype=np.uint8)
+            if (text == 10).any() or (text == 13).any():
+                return True
+    return False
+
+
+def _stripped_categorical(column) -> tuple[pd.Series, np.ndarray] | None:
+    """An Arrow dictionary column as a categorical of its stripped texts (distinct, in
+    order of first appearance; Arrow-backed), and the mask of blank cells; None if a text
+    holds a line break (looked for once among the distinct texts)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chunks = column.unify_dictionaries().chunks
+    if not chunks:
+        texts = pa.array([], pa.string())
+        indices = np.zeros(0, dtype=np.int32)
+    else:
+        dictionary = chunks[0].dictionary
+        if _has_line_break(dictionary):
+            return None
+        trimmed = pc.utf8_trim_whitespace(dictionary)
+        indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
+        if trimmed.equals(dictionary):  # nothing to strip: the texts are already distinct
+            texts = dictionary
+            indices = indices.astype(_code_dtype(len(texts)), copy=False)
+        else:
+            encoded = pc.dictionary_encode(trimmed)
+            texts = encoded.dictionary
+            remap = encoded.indices.to_numpy(zero_copy_only=False)
+            # a cell's distinct text after stripping, in the smallest integer type holding it
+            indices = remap.astype(_code_dtype(len(texts)))[indices]
+        del trimmed, dictionary
+    del chunks
+    blank = pc.equal(texts, "").to_numpy(zero_copy_only=False) if len(texts) else \
+        np.zeros(0, dtype=bool)
+    series = pd.Series(_categorical(indices, _text_index(texts)), copy=False)
+    return series, blank[indices]
+
+
+def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
+    """A categorical from codes and categories already known to be distinct and in range
+    (from hashing), skipping pandas' re-check of millions of ids where it allows that."""
+    try:
+        dtype = pd.CategoricalDtype._from_fastpath(categories, ordered=False)
+    except AttributeError:  # pragma: no cover - other pandas versions: the checked way
+        return pd.Categorical.from_codes(codes, categories=categories)
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
+def _text_index(texts) -> pd.Index:
+    """Distinct texts (an Arrow array) as a pandas Index of Arrow-backed strings."""
+    import pyarrow as pa
+
+    return pd.Index(pd.arrays.ArrowStringArray(pa.chunked_array([texts], pa.string())
+                                                if texts.type == pa.string() else
+                                                pa.chunked_array([texts.cast(pa.string())])))
+
+
+def _code_dtype(n: int):
+    """Smallest signed integer type for codes 0..n-1 (and -1)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
+def _header_names(path: Path) -> list[str]:
+    """The CSV's header cells, as pyarrow will name its columns."""
+    import csv
 
     with path.open("rb") as fh:
         first = fh.readline().decode("utf-8-sig")
-    import csv
+    return next(csv.reader([first]), [])
 
-    names = next(csv.reader([first]), [])
-    return {name: pa.string() for name in names}
+
+def _coded_headers(names: list[str], table: Table | None) -> set[str]:
+    """Headers of the table's coded columns (not identifiers nor free text): few distinct
+    values, each parsed once."""
+    if table is None:
+        return set()
+    columns: dict[str, Column] = {}
+    for col in table.columns:
+        for spelling in col.header_spellings:
+            columns.setdefault(spelling, col)
+    coded = set()
+    for name in names:
+        col = columns.get(normalise_header(name))
+        if col is not None and (col.kind not in ("id", "text")
+                                or (table.name, col.name) in CATEGORICAL_COLUMNS):
+            coded.add(name)
+    return coded
 
 
 def _find_header(rows: list[tuple], spellings: set[str]) -> int | None:
@@ -316,8 +450,8 @@ def _convert(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if col.kind in ("id", "text"):
         text = raw.astype("string[pyarrow]")
         return text.mask(text == ""), np.zeros(len(raw), dtype=bool)
-    codes, uniques = pd.factorize(raw, sort=False)
-    parsed = [_parse_unique(col, str(u)) for u in uniques]
+    codes, uniques = _distinct(raw)
+    parsed = [_parse_unique(col, u) for u in uniques]
     ok = np.array([p[1] for p in parsed] + [True], dtype=bool)
     values = [p[0] for p in parsed]
     if col.kind == "date":
@@ -330,10 +464,25 @@ def _convert(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     series = pd.Series(typed.take(codes, allow_fill=True))
     if col.kind in ("number", "share"):
         series = series.astype("float64")
-    return series, ~ok[np.where(codes < 0, len(uniques), codes)]
+    return series, ~ok[codes]  # a code of -1 (missing) takes the appended True
+
+
+def _distinct(cells: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes of the cells (-1 = missing) into their distinct texts: a categorical's own
+    codes (read that way), otherwise by hashing the texts."""
+    if isinstance(cells.dtype, pd.CategoricalDtype):
+        return cells.cat.codes.to_numpy(), [str(c) for c in cells.cat.categories]
+    codes, uniques = pd.factorize(cells, sort=False)
+    return codes, [str(u) for u in uniques]
 
 
 def _blank_mask(raw: pd.Series) -> np.ndarray:
+    """Cells that are blank or missing. A categorical is tested on its distinct texts (pandas
+    would hash all the categories to look for "", slow with millions of ids)."""
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        categories = raw.cat.categories
+        blank = np.append(np.asarray(categories == "", dtype=bool), True)
+        return blank[raw.cat.codes.to_numpy()]  # a code of -1 takes the appended True
     return (raw == "").to_numpy(dtype=bool, na_value=True)
 
 
@@ -408,6 +557,8 @@ def _typed_table(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: bo
             values, status, bad = _audit_ratings(cells)
             out[col.name] = values
             out["status"] = status
+        elif (table.name, col.name) in CATEGORICAL_COLUMNS:
+            out[col.name], bad = _id_categorical(cells), np.zeros(n, dtype=bool)
         else:
             values, bad = _convert(col, cells)
             out[col.name] = values
@@ -424,18 +575,54 @@ def _typed_table(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: bo
                                            "source_row": raw.rows[blank]}),
                              message=f"'{col.name}' is blank", column=header,
                              expected=col.expected())
-    frame = pd.DataFrame(out)
-    frame = frame[[c.name for c in table.columns]]
-    frame["source_file"] = pd.Series([raw.file] * n, dtype="string")
-    frame["source_sheet"] = pd.Series([raw.sheet] * n, dtype="string")
-    frame["source_row"] = raw.rows
+    columns = {c.name: out[c.name] for c in table.columns}
+    columns["source_file"] = _constant_category(raw.file, n)
+    columns["source_sheet"] = _constant_category(raw.sheet, n)
+    columns["source_row"] = pd.Series(raw.rows, copy=False)
+    return pd.DataFrame(columns, copy=False)  # the columns are new: no need to copy them
+
+
+def _id_categorical(cells: pd.Series) -> pd.Series:
+    """Identifiers as a categorical of the distinct ids (blank = missing)."""
+    if isinstance(cells.dtype, pd.CategoricalDtype):
+        codes = cells.cat.codes.to_numpy()
+        texts = cells.cat.categories
+    else:
+        codes, texts = pd.factorize(cells.astype("string[pyarrow]"), sort=False)
+        texts = pd.Index(texts)
+    blank = np.flatnonzero(np.asarray(texts == "", dtype=bool))
+    if len(blank):
+        b = blank[0]
+        codes = np.where(codes == b, -1, codes - (codes > b)).astype(codes.dtype)
+        texts = texts.delete(b)
+    if not isinstance(texts.dtype, pd.StringDtype) or texts.dtype.storage != "pyarrow":
+        texts = texts.astype(pd.StringDtype("pyarrow"))
+    return pd.Series(_categorical(codes, texts), copy=False)
+
+
+def _constant_category(value: str | None, n: int) -> pd.Series:
+    """``n`` copies of one file or sheet name (or missing) as a categorical: one byte a row."""
+    categories = pd.Index([] if value is None else [value], dtype=object)
+    return pd.Series(pd.Categorical.from_codes(
+        np.full(n, -1 if value is None else 0, dtype=np.int8), categories=categories))
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of several files as one table; the source columns stay categorical."""
+    if len(parts) == 1:
+        return parts[0]
+    frame = pd.concat(parts, ignore_index=True)
+    for name in parts[0].columns:
+        if all(isinstance(p[name].dtype, pd.CategoricalDtype) for p in parts):
+            frame[name] = pd.Series(union_categoricals(
+                [p[name].array for p in parts], ignore_order=True), copy=False)
     return frame
 
 
 def _audit_ratings(cells: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """Audit rating cells → (rating 1-3 or NA, status, unreadable mask)."""
     words = {normalise_value(k): v for k, v in AUDIT_RATING_LABELS.items()}
-    codes, uniques = pd.factorize(cells.to_numpy(dtype=object))
+    codes, uniques = _distinct(cells)
     rating, status, ok = [], [], []
     for text in uniques:
         key = normalise_value(text)
@@ -457,11 +644,16 @@ def _audit_ratings(cells: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray]:
             pd.Series(pd.array(status_arr, dtype="string")), ~ok_arr)
 
 
-def _check_keys(frame: pd.DataFrame, table: Table, log: ProblemLog) -> None:
+def _check_keys(frame: pd.DataFrame, table: Table, log: ProblemLog,
+                codes: _Codes | None = None) -> None:
     key = list(table.key)
-    if frame.empty or frame[key].isna().all(axis=None):
+    if frame.empty:
         return
-    dup = frame.duplicated(subset=key, keep=False) & frame[key].notna().all(axis=1)
+    codes = codes if codes is not None else _Codes(frame)
+    combined, missing, size = _combine([codes(c) for c in key])
+    if missing.all():
+        return
+    dup = _duplicated(combined, size, missing)
     if not dup.any():
         return
     rows = frame.loc[dup, key + ["source_file", "source_sheet", "source_row"]]
@@ -475,6 +667,205 @@ def _check_keys(frame: pd.DataFrame, table: Table, log: ProblemLog) -> None:
                 expected=f"each {' + '.join(key)} once")
 
 
+# --------------------------------------------------------------------------
+# Values as integer codes, for the key and cross-table checks
+# --------------------------------------------------------------------------
+
+class _Codes:
+    """A table's columns as integer codes into their distinct values (-1 = missing), each
+    worked out once and shared by the checks (participants' ids are used by four)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self._done: dict[str, tuple[np.ndarray, object]] = {}
+
+    def __call__(self, name: str) -> tuple[np.ndarray, object]:
+        """(codes, distinct values) of one column."""
+        if name not in self._done:
+            self._done[name] = _encode(self.frame[name])
+        return self._done[name]
+
+    def of(self, name: str, other: _Codes, other_name: str | None = None) -> np.ndarray:
+        """Codes of another table's values in this table's column ``name``: -1 where the
+        other's value is missing or not among this column's values."""
+        codes, distinct = other(other_name or name)
+        mine = self(name)[1]
+        if distinct is mine:  # encoded together (see _share_codes): the same codes
+            return codes
+        where = np.append(_positions(distinct, mine), -1).astype(_wide_code_dtype(len(mine)))
+        return where[codes]  # a code of -1 takes the appended -1
+
+
+def _share_codes(tables: list[_Codes], name: str) -> None:
+    """Encode column ``name`` of several tables together, so that equal values have equal
+    codes in all of them: the participant ids of participants, questionnaires and register
+    are hashed once, and matching them needs no more hashing. Text columns only (others are
+    left to :func:`_encode`); a categorical contributes only its distinct values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts, arrays = [], []
+    for table in tables:
+        if table.frame.empty or name not in table.frame or name in table._done:
+            continue
+        column = table.frame[name]
+        values = column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) \
+            else column
+        if not isinstance(values.array, pd.arrays.ArrowStringArray):
+            continue
+        parts.append((table, column, len(values)))
+        arrays += values.array._pa_array.cast(pa.large_string()).chunks
+    if len(parts) < 2:
+        return
+    encoded = pc.dictionary_encode(pa.chunked_array(arrays, pa.large_string()))
+    distinct = encoded.chunks[-1].dictionary
+    dtype = _wide_code_dtype(len(distinct))
+    codes = np.concatenate([pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False)
+                            for c in encoded.chunks]).astype(dtype, copy=False)
+    del encoded, arrays
+    at = 0
+    for table, column, n in parts:
+        own = codes[at:at + n]
+        at += n
+        if isinstance(column.dtype, pd.CategoricalDtype):  # the categories' codes, per row
+            own = np.append(own, -1).astype(dtype)[column.cat.codes.to_numpy()]  # -1 → -1
+        table._done[name] = (own, distinct)
+
+
+def _wide_code_dtype(n: int):
+    """int32 for codes 0..n-1 that fit (half the memory of int64 on a hundred million rows),
+    and wide enough that code + 1 cannot overflow; int64 otherwise."""
+    return np.int32 if n < np.iinfo(np.int32).max - 1 else np.int64
+
+
+def _encode(column: pd.Series) -> tuple[np.ndarray, object]:
+    """(int32 or int64 codes, -1 = missing; distinct values) of a column, without per-row
+    Python: a categorical's own codes, Arrow's hashing for text (3x pandas'), whole-day dates
+    by day number, anything else by pandas."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories
+        return column.cat.codes.to_numpy().astype(_wide_code_dtype(len(categories))), \
+            categories
+    if isinstance(column.array, pd.arrays.ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        encoded = pc.dictionary_encode(column.array._pa_array)
+        codes = np.empty(len(column), dtype=_wide_code_dtype(len(column)))
+        at = 0
+        for chunk in encoded.chunks:
+            codes[at:at + len(chunk)] = pc.fill_null(chunk.indices, -1).to_numpy(
+                zero_copy_only=False)
+            at += len(chunk)
+        distinct = encoded.chunks[-1].dictionary if encoded.num_chunks else \
+            pa.array([], pa.large_string())
+        return codes, distinct
+    if column.dtype == "datetime64[ns]" and len(column):
+        ns = column.to_numpy().view(np.int64)
+        known = ns != np.iinfo(np.int64).min
+        day = 86_400 * 10 ** 9
+        if known.any() and not (ns[known] % day).any():
+            days = ns // day
+            low, high = days[known].min(), days[known].max()
+            if high - low <= len(column) + 100_000:  # a compact range of days
+                distinct = pd.DatetimeIndex((np.arange(low, high + 1) * day).astype(
+                    "datetime64[ns]"))
+                codes = days - low
+                del days
+                codes[~known] = -1
+                return codes.astype(_wide_code_dtype(len(distinct))), distinct
+    codes, distinct = pd.factorize(column)
+    return codes.astype(_wide_code_dtype(len(distinct)), copy=False), distinct
+
+
+def _positions(values, reference) -> np.ndarray:
+    """Position of each of ``values`` (distinct) among ``reference`` (distinct), -1 if absent."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    textual = [isinstance(v, (pa.Array, pa.ChunkedArray)) or (
+        isinstance(v, pd.Index) and (v.dtype == object or isinstance(v.dtype, pd.StringDtype)))
+        for v in (values, reference)]
+    if all(textual):
+        arrays = [v if isinstance(v, (pa.Array, pa.ChunkedArray))
+                  else v.array._pa_array if isinstance(v.array, pd.arrays.ArrowStringArray)
+                  else pa.array(np.asarray(v, dtype=object), pa.large_string())
+                  for v in (reference, values)]
+        if arrays[0].type != arrays[1].type:
+            arrays = [a.cast(pa.large_string()) for a in arrays]
+        # hashing both together numbers the (distinct) reference 0, 1, … in order, so a
+        # value's code is its position in the reference when below the reference's length
+        chunks = [c for a in arrays for c in (a.chunks if isinstance(a, pa.ChunkedArray)
+                                              else [a])]
+        encoded = pc.dictionary_encode(pa.chunked_array(chunks, arrays[0].type))
+        codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False)
+                                for c in encoded.chunks])[len(reference):].astype(np.int64)
+        return np.where(codes < len(reference), codes, -1)
+    values, reference = (pd.Index(v.to_pylist()) if isinstance(v, (pa.Array, pa.ChunkedArray))
+                         else pd.Index(v) for v in (values, reference))
+    return reference.get_indexer(values).astype(np.int64)
+
+
+def _combine(encoded: list[tuple[np.ndarray, object]]) -> tuple[np.ndarray, np.ndarray, int]:
+    """One code per row for several columns together (equal codes = equal values in every
+    column), the mask of rows with a missing value, and the bound of the codes. Re-coded
+    when the bound nears int64's, so any number of columns fits."""
+    n = len(encoded[0][0])
+    combined = np.zeros(n, dtype=np.int64)
+    size = 1  # combined < size
+    missing = np.zeros(n, dtype=bool)
+    for codes, distinct in encoded:
+        count = len(distinct) + 1
+        missing |= codes < 0
+        if size * count >= 2 ** 62:
+            combined, uniques = pd.factorize(combined)
+            size = len(uniques)
+        combined = combined * count + (codes + 1)
+        size *= count
+    return combined, missing, size
+
+
+def _duplicated(keys: np.ndarray, size: int, skip: np.ndarray) -> np.ndarray:
+    """Rows whose key (< size) another row not skipped also has; skipped rows are never
+    duplicates. Counting when the keys are compact; otherwise sorting, which is quick on the
+    (nearly) ordered keys of a register listed participant by participant, and needs no hash
+    table: a hundred million keys would need gigabytes."""
+    valid = ~skip
+    if size <= 4 * len(keys) + (1 << 20):
+        counts = np.bincount(keys[valid], minlength=1)
+        return valid & (np.append(counts, 0)[np.where(valid, keys, len(counts))] > 1)
+    out = np.zeros(len(keys), dtype=bool)
+    present = keys[valid] if not valid.all() else keys
+    if len(present) < 2 or (present[1:] > present[:-1]).all():  # increasing: all distinct
+        return out
+    ordered = np.sort(present, kind="stable")  # timsort: linear on ordered runs
+    del present
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    del ordered
+    if len(repeated):
+        out[valid] = np.isin(keys[valid], np.unique(repeated))
+    return out
+
+
+def _first_position(keys: np.ndarray, valid: np.ndarray, size: int,
+                    query: np.ndarray) -> np.ndarray:
+    """For each query key (< size, or -1 = none), the position of its first occurrence among
+    the valid ``keys``; -1 if absent. A lookup table when the keys are compact."""
+    rows = np.flatnonzero(valid)
+    if size <= 16 * len(keys) + (1 << 20):
+        dtype = _wide_code_dtype(len(keys) + 1)  # positions of a register's rows: 4 bytes
+        table = np.full(size + 1, len(keys), dtype=dtype)  # the last: query -1 → not found
+        np.minimum.at(table, keys[rows], rows.astype(dtype))
+        position = table[query]
+        position[position == len(keys)] = -1
+        return position
+    first = rows[~pd.Series(keys[rows]).duplicated().to_numpy()]
+    position = pd.Index(keys[first]).get_indexer(query)
+    return np.where((position >= 0) & (query >= 0), first[np.maximum(position, 0)], -1)
+
+
 def _read_table_files(path: Path, table: Table, log: ProblemLog, *, root: Path | None,
                       allow_identifiers: bool) -> pd.DataFrame:
     parts = []
@@ -483,19 +874,21 @@ def _read_table_files(path: Path, table: Table, log: ProblemLog, *, root: Path |
         if file.suffix.lower() in (".xlsx", ".xlsm"):
             raw = _read_excel(file, display, table, log)
         else:
-            raw = _read_csv(file, display)
+            raw = _read_csv(file, display, table)
         if raw is not None:
             parts.append(_typed_table(raw, table, log, allow_identifiers))
+            del raw
     if not parts:
         return _empty_frame(table)
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    return frame
+    return _concat(parts)
 
 
 def _empty_frame(table: Table) -> pd.DataFrame:
     frame = pd.DataFrame({c.name: _empty_column(c, 0) for c in table.columns})
-    frame["source_file"] = pd.Series(dtype="string")
-    frame["source_sheet"] = pd.Series(dtype="string")
+    for name in [c for t, c in CATEGORICAL_COLUMNS if t == table.name]:
+        frame[name] = _id_categorical(frame[name])
+    frame["source_file"] = _constant_category(None, 0)
+    frame["source_sheet"] = _constant_category(None, 0)
     frame["source_row"] = pd.Series(dtype="int64")
     return frame
 
@@ -549,7 +942,7 @@ def _read_audit_workbook(path: Path, display: str, log: ProblemLog,
         log.add("no 'Section 1' / 'Section 2' / 'Section 3' sheets found", file=display,
                 expected="a Youth Music ED&I self-assessment workbook")
         return _empty_frame(table)
-    frame = pd.concat(parts, ignore_index=True)
+    frame = _concat(parts)
     for key in ("service", "wave", "rater"):
         if not details.get(key):
             log.add(f"the workbook does not say its {key}", file=display, sheet=summary_name,
@@ -627,10 +1020,11 @@ def _read_audit(path: Path, log: ProblemLog, *, root: Path | None,
         if file.suffix.lower() in (".xlsx", ".xlsm"):
             parts.append(_read_audit_workbook(file, display, log, allow_identifiers))
         else:
-            parts.append(_typed_table(_read_csv(file, display), table, log, allow_identifiers))
+            parts.append(_typed_table(_read_csv(file, display, table), table, log,
+                                      allow_identifiers))
     if not parts:
         return _empty_frame(table)
-    return pd.concat(parts, ignore_index=True)
+    return _concat(parts)
 
 
 # --------------------------------------------------------------------------
@@ -658,23 +1052,26 @@ def _resolve_services(frame: pd.DataFrame, lookup: dict[str, str], log: ProblemL
     """Replace service names by ids in place; unknown names are errors."""
     if frame.empty or "service" not in frame:
         return
-    codes, uniques = pd.factorize(frame["service"].astype(object), use_na_sentinel=True)
+    codes, uniques = pd.factorize(frame["service"], use_na_sentinel=True)
     resolved = [lookup.get(normalise_value(u)) for u in uniques]
     bad_unique = np.array([r is None for r in resolved] + [False])
     codes_safe = np.where(codes < 0, len(uniques), codes)
     bad = bad_unique[codes_safe]
-    values = np.array(resolved + [pd.NA], dtype=object)[codes_safe]
     if bad.any():
         known = sorted(set(lookup.values()))
         log.add_rows(frame.loc[bad].assign(value=frame.loc[bad, "service"]),
                      message="unknown service", column="service", value_column="value",
                      expected="a service listed in services.csv (by id, name or alias): "
                               + ", ".join(known))
-    frame["service"] = pd.array(np.where(bad, frame["service"].astype(object), values),
-                                dtype="string")
+    # each distinct name → its id (unknown names kept as written), then one take per row
+    ids = pd.array([str(u) if r is None else r for u, r in zip(uniques, resolved)] + [pd.NA],
+                   dtype="string")
+    frame["service"] = pd.Series(ids.take(codes_safe), index=frame.index, copy=False)
 
 
-def _check_wellbeing(frame: pd.DataFrame, log: ProblemLog) -> None:
+def _check_wellbeing(frame: pd.DataFrame, log: ProblemLog, codes: _Codes | None = None) -> None:
+    """SWEMWBS questionnaires with answers to WEMWBS-only items, and follow-ups dated before
+    the participant's baseline (earliest, same participant, service and year)."""
     if frame.empty:
         return
     extra = [i for i in WEMWBS_ITEMS if i not in SWEMWBS_ITEMS]
@@ -686,46 +1083,62 @@ def _check_wellbeing(frame: pd.DataFrame, log: ProblemLog) -> None:
                      message=f"a SWEMWBS questionnaire has an answer for '{item}', which is "
                              "not a SWEMWBS item", column=item, value_column="value",
                      expected="blank (SWEMWBS has 7 items: " + ", ".join(SWEMWBS_ITEMS) + ")")
-    # Follow-up dated before the participant's baseline in the same year.
-    keys = ["participant", "service", "year"]
-    dated = frame.dropna(subset=["date", "participant"])
-    base = dated[dated["wave"] == "baseline"].groupby(keys, dropna=False)["date"].min()
-    follow = dated[dated["wave"] == "follow-up"].join(base.rename("baseline_date"), on=keys)
-    early = follow[follow["date"] < follow["baseline_date"]]
+    # Follow-up dated before the participant's baseline in the same year: the earliest
+    # baseline per participant, service and year (a missing service or year is a value of
+    # its own, as in a grouping that keeps them), on integer codes.
+    codes = codes if codes is not None else _Codes(frame)
+    key = _combine([codes(c) for c in ("participant", "service", "year")])[0]
+    when = pd.DatetimeIndex(frame["date"]).as_unit("ns").asi8
+    nat, never = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    dated = (when != nat) & (codes("participant")[0] >= 0)
+    wave = frame["wave"]
+    base = dated & (wave == "baseline").to_numpy(dtype=bool, na_value=False)
+    follow = dated & (wave == "follow-up").to_numpy(dtype=bool, na_value=False)
+    if not (base.any() and follow.any()):
+        return
+    group, distinct = pd.factorize(key)
+    first = np.full(len(distinct), never, dtype=np.int64)
+    np.minimum.at(first, group[base], when[base])
+    baseline = first[group]
+    early_mask = follow & (baseline != never) & (when < baseline)
+    if not early_mask.any():
+        return
+    early = frame.loc[early_mask]
+    baseline_dates = pd.DatetimeIndex(baseline[early_mask].astype("datetime64[ns]"))
     log.add_rows(early.assign(value=early["date"].dt.strftime("%Y-%m-%d")),
                  message="follow-up is dated before the participant's baseline",
                  column="date", value_column="value",
                  expected="a date after the baseline ("
-                          + ", ".join(sorted(set(early["baseline_date"].dt.strftime("%Y-%m-%d"))))
-                          + ")" if not early.empty else None)
+                          + ", ".join(sorted(set(baseline_dates.strftime("%Y-%m-%d")))) + ")")
 
 
-def _row_keys(left: list[pd.Series], right: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
-    """Integer keys for the rows of two tables over matching columns: equal keys mean equal
-    values in every column (missing values never match). Vectorised: no tuples, no merges."""
-    n = len(left[0])
-    lkey = np.zeros(n, dtype=np.int64)
-    rkey = np.zeros(len(right[0]), dtype=np.int64)
-    missing = np.zeros(n, dtype=bool)
-    for a, b in zip(left, right):
-        codes, uniques = pd.factorize(pd.concat([a.reset_index(drop=True),
-                                                 b.reset_index(drop=True)], ignore_index=True))
-        radix = len(uniques) + 1
-        lkey = lkey * radix + codes[:n] + 1
-        rkey = rkey * radix + codes[n:] + 1
-        missing |= codes[:n] < 0
-    lkey[missing] = -1
-    return lkey, rkey
-
-
-def _check_missing_participants(frame: pd.DataFrame, participants: pd.DataFrame, what: str,
+def _check_missing_participants(coded: _Codes, participants: _Codes, what: str,
                                 log: ProblemLog) -> None:
-    """Rows whose participant is not in the participation records: a warning, not an error."""
-    if frame.empty or participants.empty:
+    """Rows whose participant is not in the participation records for that service and year:
+    a warning, not an error. Matched on integer codes: participant and year look up the
+    participation record, whose service must then agree."""
+    frame = coded.frame
+    if frame.empty or participants.frame.empty:
         return
-    cols = ["participant", "service", "year"]
-    lkey, rkey = _row_keys([frame[c] for c in cols], [participants[c] for c in cols])
-    missing = ~np.isin(lkey, rkey) & frame["participant"].notna().to_numpy()
+    pr, sr, yr = (participants(c)[0] for c in ("participant", "service", "year"))
+    pl, sl, yl = (participants.of(c, coded) for c in ("participant", "service", "year"))
+    years = len(participants("year")[1])
+    size = len(participants("participant")[1]) * years
+    rkey, valid = pr.astype(np.int64) * years + yr, (pr >= 0) & (sr >= 0) & (yr >= 0)
+    lkey = np.where((pl >= 0) & (yl >= 0), pl.astype(np.int64) * years + yl, -1)
+    position = _first_position(rkey, valid, size, lkey)
+    service = sr[np.maximum(position, 0)]
+    listed = (position >= 0) & (sl >= 0) & (service == sl)
+    # a participant and year recorded twice (a duplicate key, reported later) may have the
+    # matching service on another record: look those few rows up one by one
+    doubtful = (position >= 0) & (sl >= 0) & ~listed
+    if doubtful.any():
+        twice = _duplicated(rkey, size, ~valid)
+        if twice.any():
+            records = set(zip(pr[twice].tolist(), sr[twice].tolist(), yr[twice].tolist()))
+            for i in np.flatnonzero(doubtful):
+                listed[i] = (pl[i], sl[i], yl[i]) in records
+    missing = ~listed & frame["participant"].notna().to_numpy()
     rows = frame.loc[missing]
     log.add_rows(rows.assign(value=rows["participant"]),
                  message=f"{what} for a participant who is not in the participation records for "
@@ -752,20 +1165,34 @@ def _check_participants(frame: pd.DataFrame, log: ProblemLog) -> None:
                  expected="a date on or after the start date")
 
 
-def _check_attendance(attendance: pd.DataFrame, participants: pd.DataFrame,
-                      log: ProblemLog) -> None:
-    """Each session belongs to a participant's record for that programme year, within its dates."""
+def _check_attendance(coded: _Codes, participants: _Codes, log: ProblemLog) -> None:
+    """Each session belongs to a participant's record for that programme year, within its
+    dates. Matched on integer codes: participant and programme year index the records, and
+    dates are compared as day numbers, in 4-byte integers where they fit (a register can
+    have a hundred million sessions)."""
+    attendance = coded.frame
     if attendance.empty:
         return
     dates = attendance["session_date"]
-    session_year = pd.Series((dates.dt.year - (dates.dt.month < 9)).astype("Int64"))
-    record_year = pd.Series(participants["year"].str.slice(0, 4).astype("Int64"))
-    lkey, rkey = _row_keys([attendance["participant"], session_year],
-                           [participants["participant"], record_year])
-    first = ~pd.Series(rkey).duplicated().to_numpy()
-    position = pd.Index(rkey[first]).get_indexer(lkey)
-    position = np.where(position >= 0, np.flatnonzero(first)[np.maximum(position, 0)], -1)
-    unknown = (position < 0) & (lkey >= 0)
+    pr, yr = participants("participant")[0], participants("year")[0]
+    starts = np.array([int(str(y)[:4]) for y in _as_list(participants("year")[1])], np.int64)
+    years = len(starts)
+    size = len(participants("participant")[1]) * years
+    pl = participants.of("participant", coded)
+    day, distinct = coded("session_date")  # codes into the distinct session dates
+    distinct = pd.DatetimeIndex(distinct).as_unit("ns")
+    # programme year of each distinct date (September to August), then of each session
+    yl = np.append(_year_codes(np.asarray(distinct.year - (distinct.month < 9), np.int64),
+                               starts), -1).astype(np.int32)[day]  # a day of -1 → -1
+    key_dtype = np.int64 if size >= np.iinfo(np.int32).max else np.int32
+    lkey = pl.astype(key_dtype) * key_dtype(years)
+    lkey += yl
+    lkey[(pl < 0) | (yl < 0)] = -1
+    del yl
+    rkey = pr.astype(np.int64) * years + yr
+    position = _first_position(rkey, (pr >= 0) & (yr >= 0), size, lkey)
+    del lkey, rkey
+    unknown = (position < 0) & (day >= 0) & (coded("participant")[0] >= 0)
     if unknown.any():
         rows = attendance.loc[unknown]
         log.add_rows(rows.assign(value=rows["participant"].astype(str) + " on "
@@ -773,24 +1200,76 @@ def _check_attendance(attendance: pd.DataFrame, participants: pd.DataFrame,
                      message="register entry for a participant with no participation record in "
                              "that programme year", column="participant", value_column="value",
                      expected="a participant listed in participants for the year of the session")
-    found = position >= 0
-    start = participants["start"].to_numpy()[position[found]]
-    end = participants["end"].to_numpy()[position[found]]
-    when = dates.to_numpy()[found]
-    after = ~pd.isna(end) & (when > end)
-    before = ~pd.isna(start) & (when < start)
-    idx = np.flatnonzero(found)
-    for mask, message, bound in ((after, "session is after the participant's end date", end),
-                                 (before, "session is before the participant's start date", start)):
+    del unknown
+    records = participants.frame
+    after, before = _outside_dates(position, day, distinct, records["start"], records["end"])
+    for mask, message, bound in ((after, "session is after the participant's end date", "end"),
+                                 (before, "session is before the participant's start date",
+                                  "start")):
         if mask.any():
-            rows = attendance.iloc[idx[mask]]
-            limits = pd.to_datetime(pd.Series(bound[mask])).dt.strftime("%Y-%m-%d").to_numpy()
+            rows = attendance.loc[mask]
+            limits = pd.to_datetime(pd.Series(records[bound].to_numpy()[position[mask]])) \
+                .dt.strftime("%Y-%m-%d").to_numpy()
             log.add_rows(rows.assign(value=rows["session_date"].dt.strftime("%Y-%m-%d")
                                      + " (participant " + rows["participant"].astype(str)
                                      + ", dates " + limits + ")"),
                          message=message + ": the attendance rate would be wrong",
                          column="session_date", value_column="value",
                          expected="a session between the participant's start and end dates")
+
+
+def _outside_dates(position: np.ndarray, day: np.ndarray, distinct: pd.DatetimeIndex,
+                   start: pd.Series, end: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of sessions after the end date and before the start date of their record
+    (``position``, -1 = none); ``day`` codes the session dates into ``distinct``.
+
+    When every session is at midnight, dates become 4-byte day numbers: a session is after
+    an end exactly when its day is after the end's day (floor), and before a start exactly
+    when its day is before the start's day rounded up. Otherwise timestamps are compared."""
+    found = position >= 0
+    nat = np.iinfo(np.int64).min
+    session_ns = distinct.asi8 if len(distinct) else np.zeros(0, np.int64)
+    whole = len(distinct) == 0 or not (session_ns % 86_400_000_000_000).any()
+    start_ns, end_ns = (np.asarray(b.to_numpy(dtype="datetime64[ns]")).view(np.int64)
+                        for b in (start, end))
+    at = np.where(found, position, 0)
+    if whole and len(distinct):
+        unit = 86_400_000_000_000
+        low = session_ns.min() // unit
+        codes_day = (session_ns // unit - low)  # distinct date → day number from the first
+        span = int(codes_day.max()) + 1
+        # record bounds as day numbers, clipped into a small range so they fit 4 bytes:
+        # an end before every session is -1, a start after every session is span + 1
+        end_day = np.where(end_ns == nat, span + 1, np.clip(np.floor_divide(end_ns, unit) - low,
+                                                            -1, span + 1))
+        start_day = np.where(start_ns == nat, -1, np.clip(-np.floor_divide(-start_ns, unit) - low,
+                                                          -1, span + 1))
+        dtype = np.int32 if span < np.iinfo(np.int32).max - 2 else np.int64
+        session_day = np.append(codes_day, 0).astype(dtype)[day]
+        after = found & (day >= 0) & (session_day > end_day.astype(dtype)[at])
+        before = found & (day >= 0) & (session_day < start_day.astype(dtype)[at])
+        return after, before
+    when = np.append(session_ns, nat)[day]  # a day of -1 (no date) → NaT
+    known = found & (when != nat)
+    after = known & (end_ns[at] != nat) & (when > end_ns[at])
+    before = known & (start_ns[at] != nat) & (when < start_ns[at])
+    return after, before
+
+
+def _as_list(distinct) -> list:
+    return distinct.to_pylist() if hasattr(distinct, "to_pylist") else list(distinct)
+
+
+def _year_codes(session_year: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Code of each session's programme year (its first calendar year) among the records'
+    years (``starts``), -1 if none; by a small lookup table."""
+    if len(starts) == 0:
+        return np.full(len(session_year), -1, dtype=np.int64)
+    low, high = int(starts.min()), int(starts.max())
+    table = np.full(high - low + 2, -1, dtype=np.int64)
+    table[starts - low] = np.arange(len(starts))
+    inside = (session_year >= low) & (session_year <= high)
+    return table[np.where(inside, session_year - low, high - low + 1)]
 
 
 def _check_benchmarks(services: pd.DataFrame, benchmarks: pd.DataFrame, log: ProblemLog) -> None:
@@ -902,38 +1381,45 @@ def load_data(directory: str | Path = "data/sample", *, allow_identifiers: bool 
         reader = _read_audit if name == "audit_ratings" else \
             (lambda p, lg, **kw: _read_table_files(p, table, lg, **kw))
         frames[name] = reader(path, log, root=directory, allow_identifiers=allow_identifiers)
-    _validate_together(frames, log)
+    coded = _validate_together(frames, log)
     problems = log.frame()
     if log.has_errors:
         raise DataValidationError(problems, str(directory))
     for name, table in TABLES.items():
-        _check_keys(frames[name], table, log)
+        _check_keys(frames[name], table, log, coded[name])
+    del coded
     problems = log.frame()
     if log.has_errors:
         raise DataValidationError(problems, str(directory))
     return Dataset(directory=directory, **frames, warnings=problems, files=sorted(files))
 
 
-def _validate_together(frames: dict[str, pd.DataFrame], log: ProblemLog) -> None:
+def _validate_together(frames: dict[str, pd.DataFrame], log: ProblemLog) -> dict[str, _Codes]:
+    """Cross-table checks; returns the tables' integer codes for the key checks to reuse."""
     lookup = _service_lookup(frames["services"])
     for name in ("audit_ratings", "wellbeing", "participants", "outcome_ratings", "stages",
                  "tutors"):
         _resolve_services(frames[name], lookup, log)
-    _check_wellbeing(frames["wellbeing"], log)
+    coded = {name: _Codes(frame) for name, frame in frames.items()}
+    if not frames["participants"].empty:
+        _share_codes([coded[name] for name in ("participants", "wellbeing", "outcome_ratings",
+                                               "attendance")], "participant")
+    _check_wellbeing(frames["wellbeing"], log, coded["wellbeing"])
     _check_participants(frames["participants"], log)
     _check_reference(frames["audit_ratings"], "statement", frames["audit_statements"],
                      "statement", "audit_statements", log)
     _check_reference(frames["outcome_ratings"], "indicator", frames["outcome_indicators"],
                      "indicator", "outcome_indicators", log)
-    _check_missing_participants(frames["wellbeing"], frames["participants"],
+    _check_missing_participants(coded["wellbeing"], coded["participants"],
                                 "wellbeing questionnaire", log)
-    _check_missing_participants(frames["outcome_ratings"], frames["participants"],
+    _check_missing_participants(coded["outcome_ratings"], coded["participants"],
                                 "outcome rating", log)
     if not frames["participants"].empty:
-        _check_attendance(frames["attendance"], frames["participants"], log)
+        _check_attendance(coded["attendance"], coded["participants"], log)
     _check_benchmarks(frames["services"], frames["benchmarks"], log)
     if not frames["tutors"].empty:
         _check_reference(frames["cpd"], "tutor", frames["tutors"], "tutor", "tutors", log)
+    return coded
 
 
 def _load_single(path, table_name: str, services, reader=None, allow_identifiers=False):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -1341,18 +1341,22 @@ def generate(
         shares as float. ``audit_ratings`` has ``status`` filled and ``date`` = the day the
         rater completed the workbook.
     """
-    builders, _ = _builders(seed, n_services, participants_per_service, attendance=attendance,
-                            outcomes=outcomes, sessions_per_participant=sessions_per_participant)
+    builders, _, _ = _builders(seed, n_services, participants_per_service,
+                               attendance=attendance, outcomes=outcomes,
+                               sessions_per_participant=sessions_per_participant)
     return {name: build() for name, build in builders.items()}
 
 
 def _builders(seed: int, n_services: int | None, participants_per_service: int | None, *,
               attendance: bool, outcomes: bool, sessions_per_participant: int | None,
-              ) -> tuple[dict[str, Callable[[], pd.DataFrame]], list[_Spec]]:
-    """One function per table (in contract order) that builds it from the shared blocks.
+              ) -> tuple[dict[str, Callable[[], pd.DataFrame]], list[_Spec],
+                         dict[str, Callable[[], Iterator[pd.DataFrame]]]]:
+    """One function per table (in contract order) that builds it from the shared blocks,
+    the services' specs, and for the attendance register a function giving it in parts.
 
-    :func:`write_sample` builds, writes and drops one table at a time, so national-scale
-    runs never hold every large table in memory at once.
+    :func:`write_sample` builds, writes and drops one table at a time, and writes the
+    register part by part, so national-scale runs never hold every large table (nor a
+    register of a hundred million sessions) in memory at once.
     """
     _check_int("seed", seed, 0, allow_none=False)
     _check_int("n_services", n_services, 1)
@@ -1382,7 +1386,28 @@ def _builders(seed: int, n_services: int | None, participants_per_service: int |
         "cpd": lambda: _workforce(seed, specs, workforce)["cpd"],
     }
     workforce: dict[str, pd.DataFrame] = {}
-    return {name: builders[name] for name in TABLES if name in builders}, specs
+    parts = {"attendance": lambda: _attendance_parts(seed, blocks if attendance else [], pid)}
+    return {name: builders[name] for name in TABLES if name in builders}, specs, parts
+
+
+#: Register rows generated and written at a time by :func:`write_sample`.
+_REGISTER_PART_ROWS = 4_000_000
+
+
+def _attendance_parts(seed: int, blocks: Sequence[_Block], pid: pa.Array
+                      ) -> Iterator[pd.DataFrame]:
+    """The attendance register in consecutive parts of whole blocks (at least one part);
+    concatenated they equal :func:`_attendance_frame` of all the blocks."""
+    group: list[_Block] = []
+    rows = 0
+    for b in blocks:
+        group.append(b)
+        rows += int((b.last - b.first + 1).sum())
+        if rows >= _REGISTER_PART_ROWS:
+            yield _attendance_frame(seed, group, pid)
+            group, rows = [], 0
+    if group or not blocks:
+        yield _attendance_frame(seed, group, pid)
 
 
 def _workforce(seed: int, specs: Sequence[_Spec], cache: dict) -> dict[str, pd.DataFrame]:
@@ -1454,6 +1479,26 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def _write_csv_parts(frames: Iterable[pd.DataFrame], path: Path) -> tuple[Path, int]:
+    """Write frames one after another as one CSV (as :func:`_write_csv` would write their
+    concatenation), holding one part in memory at a time; returns the path and row count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    rows = 0
+    with open(tmp, "wb") as fh:
+        for i, frame in enumerate(frames):
+            table = _arrow_text_table(frame)
+            rows += len(frame)
+            del frame
+            if i == 0:
+                fh.write((",".join(table.column_names) + "\n").encode("utf-8"))
+            pa_csv.write_csv(table, fh, write_options=pa_csv.WriteOptions(
+                include_header=False, quoting_style="none", batch_size=1 << 16))
+            del table
+    os.replace(tmp, path)
+    return path, rows
+
+
 def _write_text(text: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -1503,9 +1548,9 @@ def write_sample(
     """
     if audit_format not in ("workbooks", "csv"):
         raise ValueError(f"audit_format must be 'workbooks' or 'csv'; found {audit_format!r}")
-    builders, specs = _builders(seed, n_services, participants_per_service,
-                                attendance=attendance, outcomes=outcomes,
-                                sessions_per_participant=sessions_per_participant)
+    builders, specs, parts = _builders(seed, n_services, participants_per_service,
+                                       attendance=attendance, outcomes=outcomes,
+                                       sessions_per_participant=sessions_per_participant)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     audit_dir = out / "audit"
@@ -1513,6 +1558,10 @@ def write_sample(
     facts: dict[str, object] = {}
     statements = builders["audit_statements"]()
     for name, build in builders.items():
+        if name in parts:  # written part by part: the register can be very large
+            path, facts[name] = _write_csv_parts(parts[name](), out / TABLES[name].file)
+            written.append(path)
+            continue
         frame = build()
         facts[name] = len(frame)
         if name == "audit_ratings":
