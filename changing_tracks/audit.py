@@ -59,6 +59,7 @@ suppressed, but the table still goes through ``publish``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -163,7 +164,7 @@ def _choice(value: object, allowed: Sequence[str], name: str) -> None:
 def _as_text(series: pd.Series) -> pd.Series:
     """Identifiers as plain Python strings (object), missing as None."""
     # Convert each distinct value once (ids repeat across many rows), then spread them out.
-    codes, uniques = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
     text = np.array([str(v) for v in uniques] + [None], dtype=object)
     return pd.Series(text[codes], index=series.index, dtype=object)
 
@@ -352,10 +353,19 @@ def collate(
             or not 1 <= disagree_at <= 2:
         raise ValueError(f"disagree_at must be 1 or 2 (points on the 1-3 scale), not {disagree_at!r}")
     data = _prepare_ratings(ratings)
-    section_of: dict[str, int] = {}
+    stmts = None
     if statements is not None:
         stmts = _prepare_statements(statements)
         _check_known(data, stmts)
+    return _collate(data, stmts, method=method, halves=halves, not_applicable=not_applicable,
+                    disagree_at=disagree_at)
+
+
+def _collate(data: pd.DataFrame, stmts: pd.DataFrame | None, *, method: str, halves: str,
+             not_applicable: str, disagree_at: int) -> pd.DataFrame:
+    """:func:`collate` of ratings and statements already prepared and checked."""
+    section_of: dict[str, int] = {}
+    if stmts is not None:
         section_of = dict(zip(stmts["statement"], stmts["section"]))
     settings = _settings(method=method, halves=halves, not_applicable=not_applicable,
                          disagree_at=disagree_at)
@@ -453,8 +463,8 @@ def _collated_grid(
     stmts = _prepare_statements(statements)
     data = _prepare_ratings(ratings)
     _check_known(data, stmts)
-    coll = collate(data, method=method, halves=halves, not_applicable=not_applicable,
-                   statements=stmts)
+    coll = _collate(data, stmts, method=method, halves=halves, not_applicable=not_applicable,
+                    disagree_at=2)
     services = sorted(set(data["service"]))
     grid = pd.MultiIndex.from_product([services, list(waves), list(stmts["statement"])],
                                       names=["service", "wave", "statement"]).to_frame(index=False)
@@ -692,11 +702,13 @@ def change(
     stmt = statement_change(ratings, statements, method=method, halves=halves,
                             not_applicable=not_applicable)
     rows = []
-    scores_of = dict(tuple(scores.groupby("service", sort=False)))
+    records: dict[Any, dict] = {}
+    for rec in scores.to_dict("records"):
+        records.setdefault(rec["service"], {})[(rec["wave"], rec["section"])] = rec
     stmt_of = dict(tuple(stmt.groupby("service", sort=False)))
+    p_sign = functools.lru_cache(maxsize=None)(sign_test)  # counts repeat across services
     for service in sorted(set(scores["service"])):
-        by_wave_section = {(rec["wave"], rec["section"]): rec
-                           for rec in scores_of[service].to_dict("records")}
+        by_wave_section = records[service]
         st = stmt_of.get(service, stmt.iloc[:0])
         st_section = st["section"].to_numpy(dtype=float, na_value=np.nan)
         st_difference = st["difference"].to_numpy(dtype=float, na_value=np.nan)
@@ -725,7 +737,7 @@ def change(
                 "change_pct": f["pct"] - b["pct"],
                 "n": len(d), "n_paired": len(d), "n_improved": n_imp,
                 "n_same": int((d == 0).sum()), "n_declined": n_dec,
-                "p_sign": sign_test(n_imp, n_dec), "method": method, "note": "; ".join(notes),
+                "p_sign": p_sign(n_imp, n_dec), "method": method, "note": "; ".join(notes),
             })
     out = pd.DataFrame(rows, columns=_CHANGE_COLUMNS) if rows else _empty(_CHANGE_COLUMNS)
     for col in ("n", "n_paired", "n_improved", "n_same", "n_declined"):
@@ -820,18 +832,22 @@ def completion(
     columns = (["service"] + [f"{col[w]}_completed" for w in waves] + ["status", "deadline"]
                + [f"n_raters_{col[w]}" for w in waves] + ["n", "raters", "note"])
     responding = data[data["status"] != "not rated"]
-    parts = dict(tuple(responding.groupby(["service", "wave"], sort=False)))
+    # Each rater's latest date per service and wave, in one pass.
+    per_rater = responding.groupby(["service", "wave", "rater"], sort=False)["date"].max()
+    dates_of: dict[tuple, list] = {}
+    for (service, w, rater), when in per_rater.items():
+        dates_of.setdefault((service, w), []).append((rater, when))
     rows = []
     for service in sorted(set(data["service"])):
         row: dict[str, Any] = {"service": service}
         notes = []
         all_raters: set[str] = set()
         for w in waves:
-            part = parts.get((service, w), responding.iloc[:0])
-            raters = set(part["rater"])
+            found = dates_of.get((service, w), [])
+            raters = {r for r, _ in found}
             all_raters |= raters
             row[f"n_raters_{col[w]}"] = len(raters)
-            done = part.groupby("rater")["date"].max()
+            done = pd.Series([d for _, d in found], dtype=per_rater.dtype)
             row[f"{col[w]}_completed"] = done.max() if raters and done.notna().any() else pd.NaT
             if raters and done.isna().any():
                 notes.append(f"{w}: {int(done.isna().sum())} rater(s) without a date")

@@ -188,15 +188,20 @@ def _as_boolean(series: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_values(series: pd.Series, allowed: Sequence[str], name: str) -> None:
-    values = pd.unique(series.dropna())
-    bad = [v for v in values if v not in allowed]
+    values = pd.unique(series)  # the few distinct values, then without the missing one
+    bad = [v for v in values if not _missing(v) and v not in allowed]
     if bad:
         raise ValueError(
             f"column {name!r} must hold one of {list(allowed)} (or be missing); found {bad[:5]}"
         )
 
 
-def _years(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and value != value)
+
+
+def _years(series: pd.Series, dtype: str = "string") -> tuple[pd.Series, np.ndarray]:
     """Canonical programme years ("2019-20") and their start years, via the distinct values."""
     codes, uniques = pd.factorize(series)
     if (codes < 0).any():
@@ -205,9 +210,10 @@ def _years(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     bad = [u for u, c in zip(uniques, canon) if c is None]
     if bad:
         raise ValueError(f"year must be a programme year such as '2019-20'; found {bad[:5]}")
-    canon_arr = np.array(canon, dtype=object)
     start = np.array([int(c[:4]) for c in canon], dtype=np.int64)
-    years = pd.Series(canon_arr[codes], index=series.index, dtype="string", name="year")
+    # Spread the few distinct years with take: no Python string per row.
+    values = pd.array(canon, dtype=dtype).take(codes)
+    years = pd.Series(values, index=series.index, name="year", copy=False)
     return years, start[codes]
 
 
@@ -248,23 +254,63 @@ def _iso(days: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(days.astype("datetime64[D]"), unit="D")
 
 
-def _codes_in(values: pd.Series, uniques: pd.Index) -> np.ndarray:
-    """Position of each value in ``uniques`` (-1 when absent or missing); hash-based."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        cat_pos = uniques.get_indexer(values.cat.categories)
-        codes = values.cat.codes.to_numpy()
-        return np.where(codes >= 0, cat_pos[np.maximum(codes, 0)], -1).astype(np.int64)
-    arr = values.array
-    if type(arr).__name__.startswith("Arrow") and type(uniques.array).__name__.startswith("Arrow"):
-        try:  # pyarrow's hash lookup is several times faster on large string registers
-            import pyarrow as pa
-            import pyarrow.compute as pc
+def _arrow_strings(values):
+    """The values as one pyarrow large_string array, or None when they are not
+    pyarrow-backed strings."""
+    arr = values.array if isinstance(values, (pd.Series, pd.Index)) else values
+    if not type(arr).__name__.startswith("Arrow"):
+        return None
+    import pyarrow as pa
 
-            found = pc.index_in(pa.array(arr), value_set=pa.array(uniques.array))
-            return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        except Exception:  # pragma: no cover - fall back to pandas on any arrow mismatch
-            pass
-    return np.asarray(uniques.get_indexer(values), dtype=np.int64)
+    data = arr._pa_array if hasattr(arr, "_pa_array") else pa.array(arr)
+    if not (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+        return None
+    return data.cast(pa.large_string()).combine_chunks()
+
+
+def _shared_codes(ids: pd.Series, other: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """Integer codes for two id columns in one numbering: ``ids`` get 0..k-1 (-1 where
+    missing), ``other`` the code of the same id in ``ids`` (-1 where absent or missing).
+
+    One hash pass over both columns; categorical columns are coded through their
+    categories, so that string and categorical ids give the same links. Hashing millions of
+    distinct ids is the costly part of linking a national register: two categorical
+    columns sharing their categories need none."""
+
+    def parts(s: pd.Series):
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            return pd.Series(s.cat.categories), s.cat.codes.to_numpy()
+        return s, None
+
+    lv, lc = parts(ids)
+    rv, rc = parts(other)
+    if lc is not None and rc is not None and (
+            ids.cat.categories is other.cat.categories or lv.equals(rv)):
+        left_codes, right_codes, k = lc.astype(np.int64), rc.astype(np.int64), len(lv)
+    else:
+        left = _arrow_strings(lv)
+        right = _arrow_strings(rv)
+        if left is not None and right is not None:
+            import pyarrow as pa
+
+            encoded = pa.concat_arrays([left, right]).dictionary_encode().indices
+            codes = np.asarray(encoded.fill_null(-1).to_numpy(zero_copy_only=False),
+                               dtype=np.int64)
+            cl, cr = codes[:len(left)], codes[len(left):]
+        else:
+            both = pd.concat([pd.Series(lv.to_numpy(dtype=object)),
+                              pd.Series(rv.to_numpy(dtype=object))], ignore_index=True)
+            codes = pd.factorize(both)[0].astype(np.int64)
+            cl, cr = codes[:len(lv)], codes[len(lv):]
+        k = int(cl.max()) + 1 if cl.size else 0
+        cr = np.where(cr < k, cr, -1)  # ids only in ``other`` have codes from k on
+        left_codes = cl if lc is None else np.where(lc >= 0, cl[np.maximum(lc, 0)], -1)
+        right_codes = cr if rc is None else np.where(rc >= 0, cr[np.maximum(rc, 0)], -1)
+    if lc is not None and k and right_codes.size:  # a category no participant has: unknown
+        used = np.bincount(left_codes[left_codes >= 0], minlength=k) > 0
+        right_codes = np.where((right_codes >= 0) & used[np.maximum(right_codes, 0)],
+                               right_codes, -1)
+    return left_codes, right_codes, k
 
 
 def _first_positions(gid: np.ndarray) -> np.ndarray:
@@ -277,6 +323,28 @@ def _first_positions(gid: np.ndarray) -> np.ndarray:
     if not np.array_equal(gid[first], np.arange(first.size)):  # pragma: no cover - safety net
         _, first = np.unique(gid, return_index=True)
     return first
+
+
+def _value_codes(series: pd.Series, values: Sequence[str]) -> np.ndarray:
+    """Position of each row's value in ``values``; ``len(values)`` for any other value or a
+    missing one. Each distinct value is compared once."""
+    codes, uniques = pd.factorize(series)
+    lookup = np.array([values.index(u) if u in values else len(values) for u in uniques]
+                      + [len(values)], dtype=np.int64)
+    return lookup[codes]  # code -1 (missing) takes the trailing "other"
+
+
+def _cross_count(gid: np.ndarray, code: np.ndarray, size: int, n_codes: int) -> np.ndarray:
+    """Rows per group and code: a (size, n_codes) table of counts."""
+    return np.bincount(gid * n_codes + code, minlength=size * n_codes).reshape(size, n_codes)
+
+
+def _distinct_cells(cells: np.ndarray, n_cells: int) -> np.ndarray:
+    """The distinct values of ``cells`` (whole numbers from 0 to ``n_cells`` - 1), sorted:
+    by counting when the cells are few enough, otherwise by hashing."""
+    if n_cells <= max(4 * cells.size, 1 << 22):
+        return np.flatnonzero(np.bincount(cells, minlength=n_cells))
+    return np.sort(pd.unique(cells))
 
 
 def _count(gid: np.ndarray, size: int, mask: np.ndarray | None = None) -> np.ndarray:
@@ -293,28 +361,37 @@ class _Grouping:
     gid: np.ndarray  # group id per participant row
     keys: pd.DataFrame  # one row per group id
     pooled: bool
+    parent: np.ndarray | None = None  # pooled: the group id of each per-``by`` group
 
 
 def _groupings(frame: pd.DataFrame, by: list[str], pooled: bool) -> list[_Grouping]:
     """Group ids for the per-``by`` table and, when asked and ``service`` is in ``by``,
-    for the pooled table (``service`` = :data:`POOLED`)."""
-    out = []
-    sets = [(by, False)]
+    for the pooled table (``service`` = :data:`POOLED`).
+
+    The rows are grouped once; the pooled groups are the per-``by`` groups' keys without
+    the service, numbered (like the per-``by`` groups) by first appearance."""
+    if len(frame) == 0:
+        gid = np.zeros(0, dtype=np.int64)
+    elif by:
+        gid = frame.groupby(by, dropna=False, observed=True, sort=False).ngroup()
+        gid = gid.to_numpy(dtype=np.int64)
+    else:
+        gid = np.zeros(len(frame), dtype=np.int64)
+    keys = frame[by].iloc[_first_positions(gid)].reset_index(drop=True)
+    out = [_Grouping(gid, keys.astype(object)[by], False)]
     if pooled and "service" in by:
-        sets.append(([b for b in by if b != "service"], True))
-    for cols, is_pooled in sets:
-        if len(frame) == 0:
-            gid = np.zeros(0, dtype=np.int64)
+        cols = [b for b in by if b != "service"]
+        if len(keys) == 0:
+            fine_to_pooled = np.zeros(0, dtype=np.int64)
         elif cols:
-            gid = frame.groupby(cols, dropna=False, observed=True, sort=False).ngroup()
-            gid = gid.to_numpy(dtype=np.int64)
+            fine_to_pooled = keys.groupby(cols, dropna=False, observed=True,
+                                          sort=False).ngroup().to_numpy(dtype=np.int64)
         else:
-            gid = np.zeros(len(frame), dtype=np.int64)
-        keys = frame[cols].iloc[_first_positions(gid)].reset_index(drop=True)
-        keys = keys.astype(object)
-        if is_pooled:
-            keys.insert(by.index("service"), "service", POOLED)
-        out.append(_Grouping(gid, keys[by], is_pooled))
+            fine_to_pooled = np.zeros(len(keys), dtype=np.int64)
+        pooled_keys = keys[cols].iloc[_first_positions(fine_to_pooled)].reset_index(drop=True)
+        pooled_keys = pooled_keys.astype(object)
+        pooled_keys.insert(by.index("service"), "service", POOLED)
+        out.append(_Grouping(fine_to_pooled[gid], pooled_keys[by], True, fine_to_pooled))
     return out
 
 
@@ -415,6 +492,8 @@ class _Link:
     end_day: np.ndarray | None
     start_ok: np.ndarray | None
     end_ok: np.ndarray | None
+    p_codes: np.ndarray | None = None  # participant id code per participants row
+    n_ids: int = 0  # distinct participant ids
 
 
 def _link(participants: pd.DataFrame, attendance: pd.DataFrame) -> _Link:
@@ -422,12 +501,16 @@ def _link(participants: pd.DataFrame, attendance: pd.DataFrame) -> _Link:
     year (the year, September to August, in which the session took place)."""
     _require(participants, ["participant", "year"], "participants")
     _require(attendance, ["participant", "session_date", "attended"], "attendance")
-    p_codes, uniques = pd.factorize(participants["participant"])
+    p_codes, pid_code, n_ids = _shared_codes(participants["participant"],
+                                             attendance["participant"])
     if (p_codes < 0).any():
         raise ValueError("participants has rows with no participant id")
     _, start_year = _years(participants["year"])
-    pkey = p_codes.astype(np.int64) * _KEY_FACTOR + start_year
-    if pd.Series(pkey).duplicated().any():
+    y_min = int(start_year.min()) if start_year.size else 0
+    n_years = int(start_year.max()) - y_min + 1 if start_year.size else 1
+    cell = p_codes * n_years + (start_year - y_min)  # dense (participant, year) cell
+    if start_year.size and (np.bincount(cell, minlength=n_ids * n_years) > 1).any():
+        pkey = p_codes * _KEY_FACTOR + start_year
         dup = participants.loc[pd.Series(pkey).duplicated(keep=False).to_numpy(),
                                ["participant", "year"]]
         raise ValueError(
@@ -435,15 +518,13 @@ def _link(participants: pd.DataFrame, attendance: pd.DataFrame) -> _Link:
             + ", ".join(f"{p} {y}" for p, y in
                         dup.drop_duplicates().head(5).itertuples(index=False))
         )
-    pid_code = _codes_in(attendance["participant"], pd.Index(uniques))
     day, day_ok = _days(_datetimes(attendance["session_date"], "session_date"))
     session_year = _programme_start_year(day, day_ok)
     # Participants row of (participant code, programme year): a dense lookup table, as
     # programme years are few; no hashing of the register.
-    y_min = int(start_year.min()) if start_year.size else 0
-    n_years = int(start_year.max()) - y_min + 1 if start_year.size else 1
-    table = np.full((len(uniques), n_years), -1, dtype=np.int32)
+    table = np.full((n_ids, n_years), -1, dtype=np.int32)
     table[p_codes, start_year - y_min] = np.arange(len(participants), dtype=np.int32)
+    del cell
     col = session_year - y_min
     usable = (pid_code >= 0) & day_ok & (col >= 0) & (col < n_years)
     row = np.full(pid_code.shape, -1, dtype=np.int64)
@@ -465,7 +546,7 @@ def _link(participants: pd.DataFrame, attendance: pd.DataFrame) -> _Link:
     if "end" in participants.columns:
         end_day, end_ok = _days(_datetimes(participants["end"], "end"))
     return _Link(row, day, day_ok, attended, pid_code, session_year, start_day, end_day,
-                 start_ok, end_ok)
+                 start_ok, end_ok, p_codes, n_ids)
 
 
 _PROBLEM_COLUMNS = ["file", "row", "column", "value", "expected", "message", "severity"]
@@ -565,12 +646,15 @@ def _register_problems(participants: pd.DataFrame, attendance: pd.DataFrame,
     if linked.size:
         span = int(link.day[linked].max() - link.day[linked].min() + 1)
         key = link.row[linked] * span + (link.day[linked] - link.day[linked].min())
+        # Only participants with two or more register rows can have a repeated date.
+        several = np.bincount(link.row[linked], minlength=len(participants))[link.row[linked]] > 1
+        key = key[several]
         ordered = np.sort(key)  # cheaper than hashing; the rare duplicates are then located
         if (ordered[1:] == ordered[:-1]).any():
-            idx = linked[pd.Series(key).duplicated(keep=False).to_numpy()]
+            idx = linked[several][pd.Series(key).duplicated(keep=False).to_numpy()]
         else:
             idx = linked[:0]
-        del ordered, key
+        del ordered, key, several
         if idx.size:
             who = ids(idx).astype(object)
             when = _iso(link.day[idx]).astype(object)
@@ -649,12 +733,31 @@ def register_problems(participants: pd.DataFrame, attendance: pd.DataFrame) -> p
 # --------------------------------------------------------------------------
 
 
-def _person_codes(participants: pd.DataFrame) -> np.ndarray:
-    """One code per person: the (service, participant) pair (ids are issued by services)."""
-    if len(participants) == 0:
-        return np.zeros(0, dtype=np.int64)
-    cols = ["service", "participant"]
-    return participants.groupby(cols, dropna=False, sort=False).ngroup().to_numpy(np.int64)
+def _person_codes(svc: np.ndarray, pid: np.ndarray, n_ids: int) -> np.ndarray:
+    """One code per person: the (service, participant) pair (ids are issued by services),
+    from the service and participant id codes (-1: missing, a value of its own)."""
+    return (svc.astype(np.int64) + 1) * (n_ids + 1) + (pid.astype(np.int64) + 1)
+
+
+def _continuing(svc: np.ndarray, pid: np.ndarray, n_ids: int,
+                start_year: np.ndarray) -> np.ndarray:
+    """Whether the same participant id has a row for the same service in the previous
+    programme year. A dense (participant, year) table when each participant has one row per
+    year (no hashing), otherwise a hash lookup of (person, year) keys."""
+    if pid.size == 0:
+        return np.zeros(0, dtype=bool)
+    y_min = int(start_year.min())
+    n_years = int(start_year.max()) - y_min + 1
+    year = start_year - y_min
+    if (pid >= 0).all() and n_ids * n_years <= max(8 * pid.size, 1 << 20):
+        cell = pid.astype(np.int64) * n_years + year
+        if np.bincount(cell, minlength=n_ids * n_years).max() <= 1:
+            service_of = np.full(n_ids * n_years, -2, dtype=np.int64)  # -2: no row
+            service_of[cell] = svc
+            before = np.where(year > 0, cell - 1, cell)
+            return (year > 0) & (service_of[before] == svc)
+    key = _person_codes(svc, pid, n_ids) * _KEY_FACTOR + start_year
+    return np.asarray(pd.Series(key - 1).isin(key).to_numpy(), dtype=bool)
 
 
 def reach(participants: pd.DataFrame, attendance: pd.DataFrame | None = None,
@@ -714,19 +817,32 @@ def reach(participants: pd.DataFrame, attendance: pd.DataFrame | None = None,
     frame = participants[by].copy() if by else pd.DataFrame(index=participants.index)
     if "year" in by:
         frame["year"] = years
-    person = _person_codes(participants)
-    # New / continuing: same (service, participant) in the previous programme year.
-    key = person * _KEY_FACTOR + start_year
-    continuing = np.asarray(pd.Series(key - 1).isin(key).to_numpy(), dtype=bool)
+    link = _link(participants, attendance) if attendance is not None else None
+    if link is not None:  # the participant ids are already coded
+        pid, n_ids = link.p_codes, link.n_ids
+    else:
+        pid, pid_uniques = pd.factorize(participants["participant"])
+        n_ids = len(pid_uniques)
     svc_codes = pd.factorize(participants["service"])[0].astype(np.int64)
+    person = _person_codes(svc_codes, pid, n_ids)
+    # New / continuing: same (service, participant) in the previous programme year.
+    continuing = _continuing(svc_codes, pid, n_ids, start_year)
     skey = svc_codes * _KEY_FACTOR + start_year
     prev_known = np.isin(skey - 1, np.unique(skey))
     if first_year == "new":
         prev_known[:] = True
     is_new = ~continuing & prev_known
     unknown = ~continuing & ~prev_known
-    link = _link(participants, attendance) if attendance is not None else None
+    if link is not None:
+        ok = link.row >= 0
+        session_day = link.day[ok]
+        first_day = int(session_day.min()) if session_day.size else 0
+        session_day = session_day - first_day
+        span = int(session_day.max()) + 1 if session_day.size else 1
+        session_row = link.row[ok]
+        attended_row = session_row[link.attended[ok] == 1]
     rows = []
+    date_cells = None  # distinct (group, session date) cells of the per-``by`` groups
     for g in _groupings(frame, by, pooled):
         size = len(g.keys)
         out = g.keys.copy()
@@ -734,22 +850,25 @@ def reach(participants: pd.DataFrame, attendance: pd.DataFrame | None = None,
         if "year" in by:
             out["n"] = enrol
         else:
-            pairs = pd.DataFrame({"g": g.gid, "p": person}).drop_duplicates()
-            out["n"] = _count(pairs["g"].to_numpy(), size)
+            n_people = int(person.max()) + 1 if person.size else 1
+            people = pd.unique(g.gid * n_people + person)  # distinct (group, person)
+            out["n"] = _count(people // n_people, size)
         out["n_enrolments"] = enrol
         out["n_new"] = _count(g.gid, size, is_new)
         out["n_continuing"] = _count(g.gid, size, continuing)
         out["n_history_unknown"] = _count(g.gid, size, unknown)
         note = np.full(size, "", dtype=object)
         if link is not None:
-            ok = link.row >= 0
-            gr = g.gid[link.row[ok]]
-            days = link.day[ok]
-            if days.size:
-                span = int(days.max() - days.min() + 1)
-                distinct = pd.unique(gr * span + (days - days.min()))
+            if session_day.size:
+                if g.parent is None:
+                    date_cells = _distinct_cells(g.gid[session_row] * span + session_day,
+                                                 size * span)
+                    distinct = date_cells
+                else:  # the pooled groups' dates are those of their services' groups
+                    distinct = _distinct_cells(
+                        g.parent[date_cells // span] * span + date_cells % span, size * span)
                 out["sessions_delivered"] = np.bincount(distinct // span, minlength=size)
-                out["attendances"] = np.bincount(gr[link.attended[ok] == 1], minlength=size)
+                out["attendances"] = np.bincount(g.gid[attended_row], minlength=size)
             else:
                 out["sessions_delivered"] = 0
                 out["attendances"] = 0
@@ -800,7 +919,11 @@ def _participant_phase(participants: pd.DataFrame) -> np.ndarray:
     return code
 
 
-def _characteristic(participants: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _characteristic(participants: pd.DataFrame, name: str,
+                    coded: dict[str, tuple[np.ndarray, pd.Index]] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(has the characteristic, value known) per participant. Text columns are coded once
+    (``coded``, by column) and shared by their characteristics (sex, ethnicity groups)."""
     column, value = contracts.CHARACTERISTICS[name]
     if column not in participants.columns:
         return None
@@ -808,8 +931,19 @@ def _characteristic(participants: pd.DataFrame, name: str) -> tuple[np.ndarray, 
     if isinstance(value, bool):
         flag, known = _as_boolean(s, column)
         return (flag if value else ~flag) & known, known
-    _check_values(s, contracts.TABLES["participants"].column(column).allowed, column)
-    return _eq(s, value), _known(s)
+    coded = {} if coded is None else coded
+    if column not in coded:
+        codes, uniques = pd.factorize(s)
+        allowed = contracts.TABLES["participants"].column(column).allowed
+        bad = [v for v in uniques if v not in allowed]
+        if bad:
+            raise ValueError(f"column {column!r} must hold one of {list(allowed)} (or be "
+                             f"missing); found {bad[:5]}")
+        coded[column] = (codes, pd.Index(uniques))
+    codes, uniques = coded[column]
+    hits = np.flatnonzero(np.asarray(uniques == value, dtype=bool))
+    has = np.isin(codes, hits) if hits.size != 1 else codes == hits[0]
+    return has, codes >= 0
 
 
 def _benchmark_table(benchmarks: pd.DataFrame) -> dict[tuple[str, str, str], tuple[float, str]]:
@@ -1020,8 +1154,9 @@ def representation(participants: pd.DataFrame, benchmarks: pd.DataFrame,
     frame = pd.DataFrame({"service": part["service"], "year": years[keep]})
     phase_code = _participant_phase(part)
     char_arrays = {}
+    coded: dict[str, tuple[np.ndarray, pd.Index]] = {}
     for name in contracts.CHARACTERISTICS:
-        char_arrays[name] = _characteristic(part, name)
+        char_arrays[name] = _characteristic(part, name, coded)
 
     tables = []
     for g in _groupings(frame, ["service", "year"], pooled):
@@ -1310,7 +1445,7 @@ def attendance_rates(participants: pd.DataFrame, attendance: pd.DataFrame, *,
     keep = [c for c in ("service", "year", "activity", "setting", "status")
             if c in participants.columns]
     out = participants[keep].copy()
-    out["year"] = _years(participants["year"])[0].to_numpy()
+    out["year"] = _years(participants["year"], dtype="str")[0].array
     for k, v in arrays.items():
         out[k] = v
     out.attrs["settings"] = {"unrecorded": unrecorded, "check": check,
@@ -1357,6 +1492,7 @@ def attendance_summary(rates: pd.DataFrame,
     rate = pd.to_numeric(rates["rate"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     has = ~np.isnan(rate)
     frame = rates[by].copy()
+    rate_order = np.argsort(rate[has], kind="stable")  # sorted once, for every grouping
     tables = []
     for g in _groupings(frame, by, pooled):
         size = len(g.keys)
@@ -1372,13 +1508,9 @@ def attendance_summary(rates: pd.DataFrame,
         out["mean"] = mean
         out["sd"] = np.sqrt(np.clip(var, 0, None))
         qs = (0.1, 0.25, 0.5, 0.75, 0.9)
-        if has.any():
-            quant = pd.Series(rate[has]).groupby(g.gid[has]).quantile(list(qs)).unstack()
-            quant = quant.reindex(index=range(size), columns=list(qs))
-        else:
-            quant = pd.DataFrame(np.nan, index=range(size), columns=list(qs))
-        for q, name in zip(qs, ("q10", "q1", "median", "q3", "q90")):
-            out[name] = quant[q].to_numpy()
+        quant = _group_quantiles(g.gid[has], rate[has], rate_order, size, qs)
+        for k, name in enumerate(("q10", "q1", "median", "q3", "q90")):
+            out[name] = quant[:, k]
         out["iqr"] = out["q3"] - out["q1"]
         out["threshold"] = threshold
         out["n_at_least"] = _count(g.gid, size, has & (rate >= threshold - 1e-12))
@@ -1399,6 +1531,33 @@ def attendance_summary(rates: pd.DataFrame,
     args = _disclosure_args(by, pooled, derived, complements={"n_at_least": "n"},
                             keep=["threshold"], counts=["n", "n_no_sessions", "n_at_least"])
     return _finish(res, cols, [*by, "note"], by, settings, args)
+
+
+def _group_quantiles(gid: np.ndarray, values: np.ndarray, value_order: np.ndarray, size: int,
+                     qs: Sequence[float]) -> np.ndarray:
+    """Quantiles of ``values`` per group (rows: group ids 0..size-1; NaN for an empty group),
+    by linear interpolation exactly as pandas' ``groupby().quantile()`` computes them.
+
+    ``value_order`` sorts the values; a stable sort of the group ids (a radix sort while
+    groups are fewer than 32,768) then orders them by group without sorting them again."""
+    out = np.full((size, len(qs)), np.nan)
+    if values.size == 0:
+        return out
+    ids = gid[value_order]
+    ids = ids.astype(np.int16) if size < 2 ** 15 else ids
+    order = value_order[np.argsort(ids, kind="stable")]
+    v = values[order]
+    counts = np.bincount(gid, minlength=size)
+    starts = np.cumsum(counts) - counts
+    ok = counts > 0
+    for k, q in enumerate(qs):
+        position = q * (counts[ok] - 1).astype(np.float64)
+        idx = starts[ok] + position.astype(np.int64)  # truncated, as pandas does
+        frac = position % 1
+        low = v[idx]
+        high = v[np.minimum(idx + 1, v.size - 1)]
+        out[ok, k] = np.where(frac == 0.0, low, low + (high - low) * frac)
+    return out
 
 
 def _status(participants: pd.DataFrame) -> pd.Series:
@@ -1445,15 +1604,17 @@ def retention(participants: pd.DataFrame, by: str | Sequence[str] = ("service", 
     confidence = _check_confidence(confidence)
     ci = _ci_function(ci_method)
     status = _status(participants)
-    flags = {s: _eq(status, s) for s in contracts.STATUSES}
+    n_statuses = len(contracts.STATUSES)
+    code = _value_codes(status, contracts.STATUSES)
     frame = _key_frame(participants, by)
     tables = []
     for g in _groupings(frame, by, pooled):
         size = len(g.keys)
         out = g.keys.copy()
         out["n"] = _count(g.gid, size)
-        for s in contracts.STATUSES:
-            out[f"n_{s}"] = _count(g.gid, size, flags[s])
+        table = _cross_count(g.gid, code, size, n_statuses + 1)
+        for k, s in enumerate(contracts.STATUSES):
+            out[f"n_{s}"] = table[:, k]
         out["n_status_unknown"] = out["n"] - out[[f"n_{s}" for s in contracts.STATUSES]].sum(axis=1)
         out["n_ended"] = out["n_completed"] + out["n_withdrew"]
         k, n = out["n_completed"].to_numpy(), out["n_ended"].to_numpy()
@@ -1519,18 +1680,22 @@ def progression(participants: pd.DataFrame, by: str | Sequence[str] = ("service"
     status = _status(participants)
     _check_values(participants["progression"], contracts.PROGRESSION_ROUTES, "progression")
     in_pop = _isin(status, statuses)
-    route = participants["progression"]
+    routes = contracts.PROGRESSION_ROUTES
+    # Route per participant (0.. one per route, then: not known), among the population.
+    code = _value_codes(participants["progression"], routes)[in_pop]
+    regular = [routes.index(r) for r in REGULAR_PROVISION]
     frame = _key_frame(participants, by)
     tables = []
     for g in _groupings(frame, by, pooled):
         size = len(g.keys)
         out = g.keys.copy()
-        out["n"] = _count(g.gid, size, in_pop)
-        out["n_known"] = _count(g.gid, size, in_pop & _known(route))
+        table = _cross_count(g.gid[in_pop], code, size, len(routes) + 1)
+        out["n"] = table.sum(axis=1)
+        out["n_known"] = table[:, :len(routes)].sum(axis=1)
         out["n_unknown"] = out["n"] - out["n_known"]
-        out["n_progressed"] = _count(g.gid, size, in_pop & _isin(route, REGULAR_PROVISION))
-        for r in contracts.PROGRESSION_ROUTES:
-            out["n_" + r.replace(" ", "_")] = _count(g.gid, size, in_pop & _eq(route, r))
+        out["n_progressed"] = table[:, regular].sum(axis=1)
+        for k, r in enumerate(routes):
+            out["n_" + r.replace(" ", "_")] = table[:, k]
         k, n = out["n_progressed"].to_numpy(), out["n_known"].to_numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             out["share_progressed"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
@@ -1689,31 +1854,55 @@ def equity_gaps(participants: pd.DataFrame, attendance: pd.DataFrame | None = No
         rate = _rates_arrays(participants, attendance, check, unrecorded)["rate"]
         measures.insert(0, "attendance")
     frame = _key_frame(participants, by)
+    # Each row's flags (bits: ended, completed, in the progression population, progressed,
+    # has an attendance rate) and side per group (0 unknown, 1 group, 2 peers): every count
+    # is a sum over a (group id, side, flags) table made with one bincount per group.
+    has_rate = ~np.isnan(rate) if rate is not None else np.zeros(len(participants), bool)
+    bits = (ended.astype(np.int64) | completed * 2 | prog_pop * 4 | progressed * 8
+            | has_rate * 16)
+    sides = {}
+    for group in groups:
+        member, known = membership[group]
+        sides[group] = np.where(known, np.where(member, 1, 2), 0).astype(np.int64)
+    flag = np.arange(32)
+    in_pop = {"attendance": (flag & 16) > 0, "retention": (flag & 1) > 0,
+              "progression": (flag & 4) > 0}
+    has_outcome = {"retention": (flag & 2) > 0, "progression": (flag & 8) > 0}
+    if rate is not None:  # the rates' sums are made row by row, in row order, as ever
+        rate_rows = np.flatnonzero(has_rate)
+        rate_values = rate[rate_rows]
+        rate_squares = rate_values ** 2
     tables = []
+    fine_tables: dict[str, np.ndarray] = {}
     for g in _groupings(frame, by, pooled):
         size = len(g.keys)
+        if rate is not None:
+            rate_gid = g.gid[rate_rows]
         for group in groups:
-            member, known = membership[group]
-            side = np.where(known, np.where(member, 0, 1), -1).astype(np.int64)
+            if g.parent is None:
+                cells = (g.gid * 3 + sides[group]) * 32 + bits
+                table = np.bincount(cells, minlength=size * 96).reshape(size, 3, 32)
+                fine_tables[group] = table
+            else:  # pooled groups: sums of their services' groups
+                table = np.zeros((size, 3, 32), dtype=np.int64)
+                np.add.at(table, g.parent, fine_tables[group])
             for measure in measures:
                 out = g.keys.copy()
                 out["group"] = group
                 out["measure"] = measure
-                if measure == "attendance":
-                    pop = ~np.isnan(rate)
-                elif measure == "retention":
-                    pop = ended
-                else:
-                    pop = prog_pop
-                m = pop & (side >= 0)
-                idx = g.gid[m] * 2 + side[m]
-                n2 = np.bincount(idx, minlength=2 * size).reshape(size, 2)
+                pop_table = table[:, :, in_pop[measure]].sum(axis=2)
+                n2 = pop_table[:, 1:]
                 out["n_group"], out["n_peers"] = n2[:, 0], n2[:, 1]
                 out["n"] = n2.sum(axis=1)
-                out["n_unknown"] = _count(g.gid, size, pop & (side < 0))
+                out["n_unknown"] = pop_table[:, 0]
                 if measure == "attendance":
-                    s1 = np.bincount(idx, weights=rate[m], minlength=2 * size).reshape(size, 2)
-                    s2 = np.bincount(idx, weights=rate[m] ** 2, minlength=2 * size).reshape(size, 2)
+                    side = sides[group][rate_rows] - 1
+                    m = side >= 0
+                    idx = rate_gid[m] * 2 + side[m]
+                    s1 = np.bincount(idx, weights=rate_values[m],
+                                     minlength=2 * size).reshape(size, 2)
+                    s2 = np.bincount(idx, weights=rate_squares[m],
+                                     minlength=2 * size).reshape(size, 2)
                     with np.errstate(invalid="ignore", divide="ignore"):
                         mean = np.where(n2 > 0, s1 / np.maximum(n2, 1), np.nan)
                         var = np.where(n2 > 1, (s2 - n2 * mean**2) / np.maximum(n2 - 1, 1), np.nan)
@@ -1732,9 +1921,7 @@ def equity_gaps(participants: pd.DataFrame, attendance: pd.DataFrame | None = No
                     note = np.where((n2 < 2).any(axis=1), "fewer than 2 people in the group or "
                                     "among peers: no interval for the difference", "")
                 else:
-                    outcome = completed if measure == "retention" else progressed
-                    mo = m & outcome
-                    x2 = np.bincount(g.gid[mo] * 2 + side[mo], minlength=2 * size).reshape(size, 2)
+                    x2 = table[:, 1:, in_pop[measure] & has_outcome[measure]].sum(axis=2)
                     out["n_group_outcome"], out["n_peers_outcome"] = x2[:, 0], x2[:, 1]
                     with np.errstate(invalid="ignore", divide="ignore"):
                         p = np.where(n2 > 0, x2 / np.maximum(n2, 1), np.nan)

@@ -253,8 +253,26 @@ def _round_half_up_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return (2 * num + den) // (2 * den)
 
 
+def _distinct_text(values: pd.Series) -> set[str]:
+    """The distinct non-missing values as text (hashing, not a Python loop over rows)."""
+    return {str(v) for v in pd.unique(values.dropna())}
+
+
 def _labels(values: pd.Series, missing: str = "not recorded") -> pd.Series:
     return values.astype(object).where(values.notna(), missing).astype(str)
+
+
+def _label_codes(values: pd.Series, missing: str = "not recorded"
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct :func:`_labels` and each row's position among them (as
+    ``np.unique(..., return_inverse=True)``), labelling each distinct value once."""
+    raw_codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    labels = [str(v) for v in uniques] + [missing]  # code -1 (missing) takes the last
+    used = np.bincount(raw_codes + 1, minlength=len(labels)) > 0  # missing first here
+    names = sorted({label for label, u in zip(labels, np.r_[used[1:], used[0]]) if u})
+    rank = {name: i for i, name in enumerate(names)}
+    lookup = np.array([rank.get(label, -1) for label in labels], dtype=np.intp)
+    return np.array(names, dtype=object), lookup[raw_codes]
 
 
 def _settings(df: pd.DataFrame, **settings) -> pd.DataFrame:
@@ -500,14 +518,14 @@ def score(
            else responses.index.to_numpy())
 
     # Instrument
-    inst_raw = responses["instrument"].astype(object)
+    inst_raw = responses["instrument"]
     canon = {"wemwbs": "WEMWBS", "swemwbs": "SWEMWBS"}
     # Canonicalise each distinct value once (there are a handful), then spread them out.
     codes, uniques = pd.factorize(inst_raw, use_na_sentinel=True)
     canon_of = np.array([canon.get(str(v).strip().lower()) for v in uniques] + [None],
                         dtype=object)
     instrument = canon_of[codes]  # code -1 (missing) takes the trailing None
-    bad = ([(i, v) for i, v, c in zip(ids, inst_raw, instrument) if c is None]
+    bad = ([(i, v) for i, v, c in zip(ids, inst_raw.astype(object), instrument) if c is None]
            if (codes == -1).any() or any(c is None for c in canon_of[:-1]) else [])
     if bad:
         shown = ", ".join(f"{v!r} (response {i})" for i, v in bad[:5])
@@ -580,7 +598,7 @@ def score(
     cols: dict[str, object] = {}
     for col in _ID_COLUMNS:
         if col in responses:
-            cols[col] = responses[col].to_numpy()
+            cols[col] = _carried(responses[col])
         elif col == "date":
             cols[col] = pd.array([pd.NaT] * n, dtype="datetime64[ns]")
         else:
@@ -613,6 +631,32 @@ def score(
                      min_age_wemwbs=min_age_wemwbs, min_age_swemwbs=min_age_swemwbs,
                      prorating="mean of answered items x number of items, rounded half up",
                      copyright=COPYRIGHT)
+
+
+def _carried(values: pd.Series):
+    """A column carried over to the scored table, as the array pandas would infer from its
+    values: text columns are converted in pyarrow rather than through Python strings."""
+    dtype = values.dtype
+    text = isinstance(dtype, pd.StringDtype) or (
+        isinstance(dtype, pd.CategoricalDtype)
+        and isinstance(dtype.categories.dtype, pd.StringDtype))
+    if text and values.notna().any():
+        return values.astype("str").array
+    return values.to_numpy()
+
+
+def _text_take(values: pd.Series, rows: np.ndarray | None):
+    """``values`` at ``rows`` (-1: missing) as the array pandas infers from a list of the
+    same values, when that is a text array: taken in pyarrow, not through Python strings.
+    None when the values are not text (the caller then builds the list)."""
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.StringDtype) or (
+            isinstance(dtype, pd.CategoricalDtype)
+            and isinstance(dtype.categories.dtype, pd.StringDtype))):
+        return None
+    arr = values.array if rows is None else values.array.take(rows, allow_fill=True)
+    out = pd.Series(arr, copy=False).astype("str").array
+    return out if len(out) and not out.isna().all() else None
 
 
 def _as_str(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -746,42 +790,58 @@ def pair(
             raise ValueError(f"{name} must be 'earliest' or 'latest', not {rule!r}")
     if keep not in ("paired", "all"):
         raise ValueError(f"keep must be 'paired' or 'all', not {keep!r}")
-    waves = set(scored["wave"].dropna().astype(str))
+    waves = _distinct_text(scored["wave"])
     unknown = waves - set(WAVES)
     if unknown:
         raise ValueError(f"wave must be one of {list(WAVES)}; found {sorted(unknown)}")
 
-    # Columns keep their own dtypes (Python objects only for the rows finally used).
-    df = pd.DataFrame({
-        "service": scored["service"] if "service" in scored else pd.NA,
-        "year": scored["year"] if "year" in scored else pd.NA,
-        "participant": scored["participant"],
-        "wave": scored["wave"],
-        "value": _floats(scored[value]),
-        "response": scored["response"] if "response" in scored else scored.index.to_numpy(),
-        "date": pd.to_datetime(scored["date"]) if "date" in scored else pd.NaT,
-        "instrument": scored["instrument"] if "instrument" in scored else scale,
-        "age_valid": scored["age_valid"].astype(object) if "age_valid" in scored else pd.NA,
-    }).reset_index(drop=True)
-    df["_order"] = np.arange(len(df))
-    df = df[df["value"].notna() & df["participant"].notna() & df["wave"].notna()]
+    # The questionnaires are filtered and ordered as row positions; the columns are taken
+    # only for the rows finally used (text columns stay in pyarrow).
+    n = len(scored)
+
+    def column(name: str, default) -> pd.Series:
+        if name in scored:
+            return scored[name].reset_index(drop=True)
+        return pd.Series(default, index=range(n), dtype=object)
+
+    src = {
+        "service": column("service", pd.NA), "year": column("year", pd.NA),
+        "participant": scored["participant"].reset_index(drop=True),
+        "response": (scored["response"].reset_index(drop=True) if "response" in scored
+                     else pd.Series(scored.index.to_numpy())),
+        "instrument": column("instrument", scale),
+        "age_valid": (scored["age_valid"].astype(object).reset_index(drop=True)
+                      if "age_valid" in scored else column("age_valid", pd.NA)),
+    }
+    wave_all = scored["wave"].reset_index(drop=True)
+    value_all = _floats(scored[value])
+    usable = (~np.isnan(value_all) & src["participant"].notna().to_numpy(dtype=bool)
+              & wave_all.notna().to_numpy(dtype=bool))
     if scale == "WEMWBS":
-        df = df[df["instrument"].astype(str) == "WEMWBS"]
+        usable &= (src["instrument"].astype(str) == "WEMWBS").to_numpy(dtype=bool)
+    dates_all = (pd.to_datetime(scored["date"]).to_numpy() if "date" in scored
+                 else np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"))
+    if dates_all.dtype.kind != "M":
+        dates_all = dates_all.astype("datetime64[ns]")
+    pos = np.flatnonzero(usable)
     # Earliest first: dated before undated, then table order.
-    df = df.sort_values(["date", "_order"], na_position="last", kind="stable")
+    when = dates_all[pos]
+    when_key = np.where(np.isnat(when), np.iinfo(np.int64).max, when.view(np.int64))
+    pos = pos[np.lexsort((pos, when_key))]
     # Group ids in sorted (service, year, participant) order; rows of a group stay in
     # date order, so "earliest" is a group's first row and "latest" its last dated one.
-    gid = df.groupby(["service", "year", "participant"], dropna=False,
-                     sort=True).ngroup().to_numpy()
+    key_frame = pd.DataFrame({c: src[c].take(pos).reset_index(drop=True)
+                              for c in ("service", "year", "participant")})
+    gid = key_frame.groupby(["service", "year", "participant"], dropna=False,
+                            sort=True).ngroup().to_numpy()
     order = np.argsort(gid, kind="stable")
-    df = df.iloc[order]
+    pos = pos[order]
     gid = gid[order]
     n_groups = int(gid.max()) + 1 if gid.size else 0
-    is_base = (df["wave"] == "baseline").to_numpy(dtype=bool)
-    is_foll = (df["wave"] == "follow-up").to_numpy(dtype=bool)
-    dates = df["date"].to_numpy()
-    if dates.dtype.kind != "M":
-        dates = dates.astype("datetime64[ns]")
+    wave = wave_all.take(pos)
+    is_base = (wave == "baseline").to_numpy(dtype=bool)
+    is_foll = (wave == "follow-up").to_numpy(dtype=bool)
+    dates = dates_all[pos]
     dated = ~np.isnat(dates)
     n_base = np.bincount(gid[is_base], minlength=n_groups)
     n_foll = np.bincount(gid[is_foll], minlength=n_groups)
@@ -812,24 +872,31 @@ def pair(
     hb, hf = bi >= 0, fi >= 0
 
     def take(col: str, rows: np.ndarray, ok: np.ndarray, missing) -> list:
-        vals = (np.array(df[col].take(np.where(ok, rows, 0)), dtype=object) if len(df)
+        at = np.where(ok, pos[np.where(ok, rows, 0)] if pos.size else 0, -1)
+        fast = _text_take(src[col], at) if missing is pd.NA else None
+        if fast is not None:
+            return fast
+        vals = (np.array(src[col].take(np.where(ok, at, 0)), dtype=object) if pos.size
                 else np.array([], dtype=object))
         vals[~ok] = missing
         return vals.tolist()
+
+    def key_values(col: str):
+        keys = src[col].take(pos[first_row[use]])
+        fast = _text_take(keys, None)
+        return fast if fast is not None else keys.astype(object).tolist()
 
     def take_array(values: np.ndarray, rows: np.ndarray, ok: np.ndarray, missing) -> np.ndarray:
         out = np.full(ok.size, missing, dtype=values.dtype)
         out[ok] = values[rows[ok]]
         return out
 
-    values = df["value"].to_numpy(dtype=float)
+    values = value_all[pos]
     bv, fv = take_array(values, bi, hb, np.nan), take_array(values, fi, hf, np.nan)
-    keys = df.iloc[first_row[use]] if len(df) else df
     k = int(use.sum())
     out = pd.DataFrame({
-        "service": keys["service"].astype(object).tolist(),
-        "year": keys["year"].astype(object).tolist(),
-        "participant": keys["participant"].astype(object).tolist(), "scale": [scale] * k,
+        "service": key_values("service"), "year": key_values("year"),
+        "participant": key_values("participant"), "scale": [scale] * k,
         "paired": paired[use], "baseline": bv, "follow_up": fv,
         "change": np.where(paired[use], fv - bv, np.nan),
         "baseline_response": take("response", bi, hb, pd.NA),
@@ -894,7 +961,7 @@ def _group_frames(df: pd.DataFrame, by: str | None, pooled_label: str):
     out = []
     if by is not None and len(df):
         # One sort instead of a comparison per group: rows keep their order within a group.
-        names, codes = np.unique(_labels(df[by]).to_numpy(dtype=object), return_inverse=True)
+        names, codes = _label_codes(df[by])
         order = np.argsort(codes, kind="stable")
         cuts = np.searchsorted(codes[order], np.arange(1, len(names)))
         for lab, rows in zip(names, np.split(order, cuts)):
@@ -1474,7 +1541,7 @@ def change_by(
     _check_frame(data, "data", [])
     if {"baseline", "follow_up", "paired"} <= set(data.columns):
         pairs = data[data["paired"].astype(bool)]
-        if "scale" in pairs and len(pairs) and set(pairs["scale"].astype(str)) != {scale}:
+        if "scale" in pairs and len(pairs) and _distinct_text(pairs["scale"]) != {scale}:
             raise ValueError(f"the pairs are on the {sorted(set(pairs['scale']))} scale, "
                              f"not {scale!r}")
     else:
@@ -1523,10 +1590,9 @@ def change_by(
         counts = {"improved": int(np.sum(d >= rc["threshold"] - tol)),
                   "deteriorated": int(np.sum(d <= -rc["threshold"] + tol))}
         counts["no_reliable_change"] = n - counts["improved"] - counts["deteriorated"]
-        instruments = sorted(set(g.get("baseline_instrument", pd.Series(dtype=str)).dropna()
-                                 .astype(str))
-                             | set(g.get("follow_up_instrument", pd.Series(dtype=str)).dropna()
-                                   .astype(str)))
+        instruments = sorted(_distinct_text(g.get("baseline_instrument", pd.Series(dtype=str)))
+                             | _distinct_text(g.get("follow_up_instrument",
+                                                    pd.Series(dtype=str))))
         row = {col: lab, "scale": scale, "instruments": ", ".join(instruments), **pc}
         for cat in ("improved", "no_reliable_change", "deteriorated"):
             k = counts[cat]
