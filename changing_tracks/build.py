@@ -5,7 +5,10 @@ publication:
 
 1. the data are loaded and validated once, and every report's parameters are
    checked against the data and against each notebook's ``parameters`` cell --
-   any problem stops the build before a single notebook runs;
+   any problem stops the build before a single notebook runs; the loaded data
+   are saved in a private temporary folder for the notebooks, which use them
+   instead of loading the data again while the data files are unchanged
+   (:mod:`changing_tracks.reports.snapshot`);
 2. the notebooks run with papermill, several at once in a process pool (one
    Jupyter kernel per notebook), with a progress bar; a failing notebook does
    not stop the others;
@@ -42,6 +45,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -668,10 +672,12 @@ _KERNEL_ENV = {
 
 
 @contextlib.contextmanager
-def _kernel_environment():
-    """Environment variables the kernels inherit, restored afterwards."""
-    saved = {k: os.environ.get(k) for k in _KERNEL_ENV}
-    os.environ.update(_KERNEL_ENV)
+def _kernel_environment(extra: Mapping[str, str] | None = None):
+    """Environment variables the kernels inherit (``_KERNEL_ENV`` and ``extra``), restored
+    afterwards."""
+    wanted = {**_KERNEL_ENV, **(extra or {})}
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
@@ -712,7 +718,8 @@ def _tail(log: Any, lines: int = 15) -> str:
 def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one notebook, write its executed notebook and HTML; never raises.
 
-    ``spec`` keys: notebook, parameters, html, ipynb, title, cwd, timeout, index_href.
+    ``spec`` keys: notebook, parameters, html, ipynb, title, cwd, timeout, index_href and,
+    optionally, environment (variables for the kernel, such as the data snapshot).
     Returns ``{"status", "duration", "error", "warnings"}``.
     """
     start = time.perf_counter()
@@ -726,7 +733,8 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
         import papermill as pm
 
         nb = None
-        with _kernel_environment(), _captured_stderr() as kernel_log:
+        with _kernel_environment(spec.get("environment")), \
+                _captured_stderr() as kernel_log:
             try:
                 nb = pm.execute_notebook(
                     spec["notebook"], str(tmp), parameters=spec["parameters"],
@@ -795,6 +803,33 @@ def _load_data(data_dir: Path) -> Any:
     from . import load_data
 
     return load_data(data_dir)
+
+
+def _snapshot(data: Any, data_dir: Path, fingerprint: Any, folder: Path) -> dict[str, str]:
+    """Save the loaded data for the kernels; the environment naming the snapshot.
+
+    Empty (the notebooks load the data themselves) when the data cannot be
+    saved or changed while they were being loaded. See
+    :mod:`changing_tracks.reports.snapshot`.
+    """
+    from .reports.snapshot import SNAPSHOT_ENV, write_snapshot
+
+    if fingerprint is None:
+        return {}
+    try:
+        path = write_snapshot(data, data_dir, folder, fingerprint)
+    except Exception:  # a nicety: without it each notebook loads the data
+        return {}
+    return {SNAPSHOT_ENV: str(path)} if path is not None else {}
+
+
+def _fingerprint(data_dir: Path) -> Any:
+    from .reports.snapshot import data_fingerprint
+
+    try:
+        return data_fingerprint(data_dir)
+    except OSError:
+        return None
 
 
 def _mp_context():
@@ -897,6 +932,7 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
 
     if progress:
         print(f"Checking the data in {data_dir} ...", file=sys.stderr, flush=True)
+    fingerprint = _fingerprint(data_path) if data_path.is_dir() else None
     data = _load_data(data_path)
     data_warnings = getattr(data, "warnings", None)
     n_data_warnings = len(data_warnings) if data_warnings is not None else 0
@@ -907,15 +943,21 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
 
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(out)
-    specs = []
-    for job in job_list:
-        depth = job.output.count("/")
-        specs.append({
-            "notebook": str(notebooks / job.notebook), "parameters": job.parameters,
-            "html": str(out / job.html), "ipynb": str(out / job.ipynb), "title": job.title,
-            "cwd": str(notebooks), "timeout": cell_timeout,
-            "index_href": "../" * depth + "index.html"})
-    outcomes = _execute(specs, job_list, int(n_jobs), progress)
+    # the loaded data, saved once for every notebook (removed with the folder)
+    private = Path(tempfile.mkdtemp(prefix="changing-tracks-build-"))
+    try:
+        environment = _snapshot(data, data_path, fingerprint, private)
+        specs = []
+        for job in job_list:
+            depth = job.output.count("/")
+            specs.append({
+                "notebook": str(notebooks / job.notebook), "parameters": job.parameters,
+                "html": str(out / job.html), "ipynb": str(out / job.ipynb), "title": job.title,
+                "cwd": str(notebooks), "timeout": cell_timeout,
+                "index_href": "../" * depth + "index.html", "environment": environment})
+        outcomes = _execute(specs, job_list, int(n_jobs), progress)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
     results = [JobResult(job, o["status"], o["duration"], o["error"], o["warnings"])
                for job, o in zip(job_list, outcomes)]

@@ -1298,7 +1298,8 @@ def _text_items(obj: Any, where: str) -> Iterable[tuple[str, str]]:
         yield obj, where
 
 
-def check_no_identifiers(table: Any, ids: Iterable[Any], *, what: str = "table") -> None:
+def check_no_identifiers(table: Any, ids: Iterable[Any], *, what: str = "table",
+                         draw: bool = True) -> None:
     """Refuse a table or figure meant for publication that shows a participant id.
 
     Participant ids are pseudonymous but can be linked back to a child by the
@@ -1314,6 +1315,10 @@ def check_no_identifiers(table: Any, ids: Iterable[Any], *, what: str = "table")
         The participant ids of the data (e.g. ``data.participants["participant"]``).
     what : str, default "table"
         How to call the object in the error message.
+    draw : bool, default True
+        Draw a figure (without rendering it) before searching it: matplotlib writes
+        tick labels, such as the categories of a bar chart, only when a figure is
+        drawn. Pass False when the figure has just been drawn (e.g. saved).
 
     Raises
     ------
@@ -1341,6 +1346,8 @@ def check_no_identifiers(table: Any, ids: Iterable[Any], *, what: str = "table")
         if Figure is None or not isinstance(table, Figure):
             raise ValueError(f"{what}: expected a DataFrame or a matplotlib Figure, found "
                              f"{type(table).__name__}")
+        if draw:
+            table.draw_without_rendering()
         items = ((t.get_text(), "figure text") for t in table.findobj(Text) if t.get_text())
     tokens = sorted((i for i in wanted if len(i) >= 2 and re.search(r"[A-Za-z]", i)),
                     key=len, reverse=True)

@@ -676,6 +676,15 @@ def test_check_no_identifiers_figures():
         check_no_identifiers("text", ["P001"])
 
 
+def test_check_no_identifiers_finds_tick_labels_written_only_when_drawn():
+    # categories of a bar chart become tick labels only when the figure is drawn
+    fig, ax = plt.subplots()
+    ax.bar(["P001", "P002"], [3, 4])
+    with pytest.raises(DisclosureError, match="P001"):
+        check_no_identifiers(fig, ["P001"])
+    plt.close(fig)
+
+
 def test_missing_count_is_not_applicable_but_all_missing_hides():
     table = pd.DataFrame({"measure": ["attendance", "retention", "unknown"],
                           "n": [25.0, 25.0, float("nan")],

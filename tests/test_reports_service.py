@@ -17,12 +17,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from changing_tracks.disclosure import DisclosurePolicy, check_no_identifiers  # noqa: E402
+from changing_tracks.disclosure import (DisclosureError, DisclosurePolicy,  # noqa: E402
+                                       check_no_identifiers)
 from changing_tracks.reports import (Note, Parts, Published, Report,  # noqa: E402
                                      ShownFigure, Text)
 from changing_tracks.reports import service as sv  # noqa: E402
@@ -272,3 +273,14 @@ def test_explore_notebook_runs(tmp_path, ids):
     assert "audit_ratings" in text  # data.summary() was shown
     found = set(re.findall(r"[A-Z]{3}-\d{4}", text)) & set(ids)
     assert not found, f"participant ids printed: {sorted(found)[:5]}"
+
+
+def test_figure_with_participant_ids_as_categories_is_refused(sample_data):
+    # bar categories become tick labels only when drawn: the check looks at the drawn figure
+    report = _report(sample_data, "hertfordshire", "2019-20")
+    ids = sample_data.participants["participant"].astype(str).head(2).tolist()
+    fig, ax = plt.subplots()
+    ax.bar(ids, [3, 4])
+    with pytest.raises(DisclosureError, match=ids[0]):
+        report.figure(fig)
+    assert fig.number not in plt.get_fignums()  # closed even when refused

@@ -817,11 +817,14 @@ class Report:
         return out
 
     def figure(self, fig, *, alt: str = "", note: str = "") -> ShownFigure:
-        """A figure for publication: checked for participant ids, rendered once, closed."""
-        check_no_identifiers(fig, self._ids(), what="figure")
+        """A figure for publication: rendered once, checked for participant ids, closed."""
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-        _close(fig)
+        try:
+            fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+            # checked as drawn: tick labels are only written when a figure is drawn
+            check_no_identifiers(fig, self._ids(), what="figure", draw=False)
+        finally:
+            _close(fig)
         return ShownFigure(buffer.getvalue(), alt=alt, note=note)
 
     def plot(self, plot: Callable[..., Any], table: pd.DataFrame, *, n: str = "n",
@@ -859,6 +862,10 @@ class Report:
 
     def _refuse_ids(self, table: pd.DataFrame) -> None:
         check_no_identifiers(table, self._ids())
+
+
+#: Resolution of report figures (dots per inch).
+FIGURE_DPI = 110
 
 
 def _close(fig) -> None:
@@ -910,12 +917,20 @@ def open_report(data_dir: str | Path, year: str, service: str | None = None,
                 analysis: Mapping[str, Any] | None = None) -> Report:
     """Load and validate the data and check the year and service exist.
 
+    In a report build the data the build loaded and validated are used when
+    the data folder is byte-for-byte unchanged (:mod:`.snapshot`).
+
     Raises ``ValueError`` naming what exists when the year or service does not,
     and :class:`~changing_tracks.DataValidationError` when the data are invalid.
     """
     analysis = check_analysis(analysis)
     policy = DisclosurePolicy.from_config(dict(disclosure or {}))
-    data = load_data(data_dir)
+    from .snapshot import read_snapshot
+
+    # the report build loads the data once for all its notebooks (see .snapshot)
+    data = read_snapshot(data_dir)
+    if data is None:
+        data = load_data(data_dir)
     report = Report(data=data, year=str(year), service=service, policy=policy,
                     analysis=analysis, data_dir=Path(data_dir))
     if report.year not in data.years:

@@ -206,15 +206,19 @@ _GROUP_LABELS = {"fsm": "FSM / Pupil Premium", "sen": "SEN (support or EHC plan)
 # Settings, labels and publishing helpers
 # --------------------------------------------------------------------------
 
-def _cached(report: Report, name: str, compute: Callable[[], Any]) -> Any:
+def _cached(report: Report, name: str, compute: Callable[[], Any], *,
+            policy: bool = False) -> Any:
     """An analysis result computed once per report (year, data and analysis settings).
 
     Several sections (and the HEARD summary) need the same audit change, wellbeing
     pairs or representation table; they are kept on the report object itself, so
-    nothing is shared between reports. Results are returned as copies.
+    nothing is shared between reports. Results are returned as copies. With
+    ``policy`` the result depends on the disclosure policy too (text quoting
+    counts), so a changed policy computes it again.
     """
     cache = report.__dict__.setdefault("_programme_cache", {})
-    key = (name, report.year, repr(sorted(report.analysis.items())))
+    key = (name, report.year, repr(sorted(report.analysis.items())),
+           repr(report.policy) if policy else None)
     if key not in cache or cache[key][0] is not report.data:
         cache[key] = (report.data, compute())
     value = cache[key][1]
@@ -2102,6 +2106,13 @@ _FACTOR_EVIDENCE: dict[int, tuple[Callable[[Report], tuple[str, str]], str]] = {
 }
 
 
+def _evidence(report: Report, function: Callable[[Report], tuple[str, str]]) -> tuple[str, str]:
+    """(status, statement) of one principle or factor, worked out once per report: the
+    annual report quotes each factor on its own and again in the HEARD summary."""
+    return _cached(report, f"evidence {function.__name__}", lambda: function(report),
+                   policy=True)
+
+
 def heard_evidence_table(report: Report) -> pd.DataFrame:
     """What evidence the data hold for each HEARD principle and each factor for success.
 
@@ -2123,12 +2134,12 @@ def heard_evidence_table(report: Report) -> pd.DataFrame:
     rows = []
     for name, meaning in HEARD_PRINCIPLES.items():
         function, where = _PRINCIPLE_EVIDENCE[name]
-        status, text = function(report)
+        status, text = _evidence(report, function)
         rows.append({"kind": "HEARD principle", "item": name, "meaning": meaning,
                      "status": status, "evidence": text, "where": where})
     for number, factor in FACTORS_FOR_SUCCESS.items():
         function, where = _FACTOR_EVIDENCE[number]
-        status, text = function(report)
+        status, text = _evidence(report, function)
         rows.append({"kind": "Factor for success", "item": f"{number}. {factor}",
                      "meaning": "", "status": status, "evidence": text, "where": where})
     out = pd.DataFrame(rows, columns=["kind", "item", "meaning", "status", "evidence", "where"])
@@ -2159,7 +2170,7 @@ def factor_evidence(report: Report, number: int) -> Note:
     if number not in FACTORS_FOR_SUCCESS:
         raise ValueError(f"number: expected a factor for success from 1 to 5, found {number!r}")
     function, _ = _FACTOR_EVIDENCE[number]
-    status, text = function(report)
+    status, text = _evidence(report, function)
     lead = f"Factor for success {number}: '{FACTORS_FOR_SUCCESS[number]}'. "
     if status == _NONE:
         return Note(lead + "No data: " + text)
