@@ -37,8 +37,9 @@ validate: $(STAMP)  ## check a data folder: make validate DATA=path/to/data
 dictionary: $(STAMP)  ## regenerate docs/data-dictionary.md from the contracts
 	$(PY) -m changing_tracks dictionary --out docs/data-dictionary.md
 
-bench: $(STAMP)  ## run the benchmarks (slow; not part of make test)
-	$(PY) -m benchmarks
+BENCH_ARGS ?= --big-register
+bench: $(STAMP)  ## run the benchmarks (slow, ~6 GB of generated data; not part of make test)
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
