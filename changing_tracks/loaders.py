@@ -57,6 +57,8 @@ SOURCE_COLUMNS = ("source_file", "source_sheet", "source_row")
 #: (table, column) loaded as pandas categoricals rather than text: the register's participant
 #: ids, repeated once per session (a register can have a hundred million rows). Categories
 #: are the ids in order of first appearance; blank ids are missing (code -1).
+#: :func:`load_data` also gives the participants' ``participant`` column the register's
+#: categories (one set of ids for both tables; see ``_shared_participant_ids``).
 CATEGORICAL_COLUMNS = frozenset({("attendance", "participant")})
 
 _DATA_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
@@ -1387,11 +1389,26 @@ def load_data(directory: str | Path = "data/sample", *, allow_identifiers: bool 
         raise DataValidationError(problems, str(directory))
     for name, table in TABLES.items():
         _check_keys(frames[name], table, log, coded[name])
+    _shared_participant_ids(frames, coded)
     del coded
     problems = log.frame()
     if log.has_errors:
         raise DataValidationError(problems, str(directory))
     return Dataset(directory=directory, **frames, warnings=problems, files=sorted(files))
+
+
+def _shared_participant_ids(frames: dict[str, pd.DataFrame], coded: dict[str, _Codes]) -> None:
+    """The participants' and the register's ``participant`` as categoricals of one set of
+    categories (the ids as first met), so that linking them needs no more hashing: at
+    national scale the participation analyses would otherwise hash millions of ids in each
+    table they join."""
+    done = [coded[name]._done.get("participant") for name in ("participants", "attendance")]
+    if any(d is None for d in done) or done[0][1] is not done[1][1]:
+        return
+    categories = _text_index(done[0][1])
+    for name, (codes, _) in zip(("participants", "attendance"), done):
+        frames[name]["participant"] = pd.Series(_categorical(codes, categories),
+                                                index=frames[name].index, copy=False)
 
 
 def _validate_together(frames: dict[str, pd.DataFrame], log: ProblemLog) -> dict[str, _Codes]:
