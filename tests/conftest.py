@@ -63,6 +63,26 @@ def spec_columns(spec: dict) -> set:
     return cols
 
 
+def assert_spec(table, settings=frozenset(), *, spec: dict | None = None,
+                people_only: bool = False) -> dict:
+    """Check an analysis table's disclosure spec (``attrs["suppress"]``, or ``spec``): it
+    names only existing columns, counts only n / n_* columns and declares every numeric
+    column that is not a setting, so nothing is shown unchecked. ``people_only``: declare
+    them only in tables that count people (some count sessions or hours)."""
+    import pandas as pd
+
+    spec = table.attrs["suppress"] if spec is None else spec
+    assert set(spec) <= SPEC_KEYS and {"counts", "derived"} <= set(spec)
+    assert spec_columns(spec) <= set(table.columns), spec_columns(spec) - set(table.columns)
+    assert all(c == "n" or c.startswith("n_") for c in spec["counts"])
+    if spec["counts"] or not people_only:
+        declared = set(spec["counts"]) | set(spec["derived"]) | set(spec.get("keep", []))
+        numeric = {c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
+                   and not pd.api.types.is_bool_dtype(table[c])}
+        assert numeric - declared <= set(settings), numeric - declared - set(settings)
+    return spec
+
+
 def row_where(frame, **keys):
     """The one row of ``frame`` whose columns equal ``keys`` (fails unless exactly one)."""
     import numpy as np

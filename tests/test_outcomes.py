@@ -257,22 +257,7 @@ def test_docstring_examples():
 # Disclosure-control specs (attrs["suppress"])
 # --------------------------------------------------------------------------
 
-from .conftest import SPEC_KEYS as _SPEC_KEYS  # noqa: E402
-from .conftest import spec_columns as _spec_columns  # noqa: E402
-
-
-def assert_spec(table: pd.DataFrame, settings: set = frozenset()) -> dict:
-    """Spec present, naming only existing columns; every numeric column not a setting is
-    declared as a count or a statistic."""
-    spec = table.attrs["suppress"]
-    assert set(spec) <= _SPEC_KEYS and {"counts", "derived"} <= set(spec)
-    assert _spec_columns(spec) <= set(table.columns), _spec_columns(spec) - set(table.columns)
-    assert all(c == "n" or c.startswith("n_") for c in spec["counts"])
-    declared = set(spec["counts"]) | set(spec["derived"]) | set(spec.get("keep", []))
-    numeric = {c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
-               and not pd.api.types.is_bool_dtype(table[c])}
-    assert numeric - declared <= set(settings), numeric - declared - set(settings)
-    return spec
+from .conftest import assert_spec  # noqa: E402
 
 
 def _shown(table):

@@ -736,23 +736,7 @@ def test_figures_accept_suppressed_display_tables(equity_data):
 # Disclosure-control specs (attrs["suppress"]) as Report.publish applies them
 # --------------------------------------------------------------------------
 
-from .conftest import SPEC_KEYS as _SPEC_KEYS  # noqa: E402
-from .conftest import spec_columns as _spec_columns  # noqa: E402
-
-
-def assert_spec(table: pd.DataFrame, spec: dict | None = None,
-                settings: set = frozenset()) -> dict:
-    """The spec names only existing columns, counts only n / n_* columns and declares every
-    numeric column that is not a setting (so nothing is shown unchecked)."""
-    spec = table.attrs["suppress"] if spec is None else spec
-    assert set(spec) <= _SPEC_KEYS and {"counts", "derived"} <= set(spec)
-    assert _spec_columns(spec) <= set(table.columns), _spec_columns(spec) - set(table.columns)
-    assert all(c == "n" or c.startswith("n_") for c in spec["counts"])
-    declared = set(spec["counts"]) | set(spec["derived"]) | set(spec.get("keep", []))
-    numeric = {c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
-               and not pd.api.types.is_bool_dtype(table[c])}
-    assert numeric - declared <= set(settings), numeric - declared - set(settings)
-    return spec
+from .conftest import assert_spec  # noqa: E402
 
 
 def _shown(table, spec=None):
@@ -779,7 +763,7 @@ def test_disclosure_specs_name_existing_columns(equity_data, rep_data, register)
     assert_spec(gaps)
     empty = {"n_group_outcome", "n_peers_outcome"}  # missing on attendance rows
     for measure, spec in gaps.attrs["suppress_by_measure"].items():
-        assert_spec(gaps[gaps["measure"] == measure], spec,
+        assert_spec(gaps[gaps["measure"] == measure], spec=spec,
                     settings=empty if measure == "attendance" else set())
     ret = P.retention(p)
     assert ret[ret["service"] == "s1"].attrs["suppress"] == ret.attrs["suppress"]

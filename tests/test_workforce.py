@@ -670,23 +670,12 @@ def test_tables_carry_what_the_disclosure_step_needs(tutors, cpd):
 # Disclosure-control specs (attrs["suppress"])
 # --------------------------------------------------------------------------
 
-from .conftest import SPEC_KEYS as _SPEC_KEYS  # noqa: E402
-from .conftest import spec_columns as _spec_columns  # noqa: E402
+from .conftest import assert_spec as _assert_spec  # noqa: E402
 
 
 def assert_spec(table: pd.DataFrame, settings: set = frozenset()) -> dict:
-    """Spec present, naming only existing columns; every numeric column that is not a
-    setting is declared (for tables counting people)."""
-    spec = table.attrs["suppress"]
-    assert set(spec) <= _SPEC_KEYS and {"counts", "derived"} <= set(spec)
-    assert _spec_columns(spec) <= set(table.columns), _spec_columns(spec) - set(table.columns)
-    assert all(c == "n" or c.startswith("n_") for c in spec["counts"])
-    if spec["counts"]:
-        declared = set(spec["counts"]) | set(spec["derived"]) | set(spec.get("keep", []))
-        numeric = {c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
-                   and not pd.api.types.is_bool_dtype(table[c])}
-        assert numeric - declared <= set(settings), numeric - declared - set(settings)
-    return spec
+    """The shared spec check; numeric columns are declared in tables counting people."""
+    return _assert_spec(table, settings, people_only=True)
 
 
 def _shown(table):
