@@ -57,8 +57,8 @@ SOURCE_COLUMNS = ("source_file", "source_sheet", "source_row")
 #: (table, column) loaded as pandas categoricals rather than text: the register's participant
 #: ids, repeated once per session (a register can have a hundred million rows). Categories
 #: are the ids in order of first appearance; blank ids are missing (code -1).
-#: :func:`load_data` also gives the participants' ``participant`` column the register's
-#: categories (one set of ids for both tables; see ``_shared_participant_ids``).
+#: :func:`load_data` also makes the participants' ``participant`` a categorical, and gives the
+#: register the same categories (one set of ids for both tables; ``_shared_participant_ids``).
 CATEGORICAL_COLUMNS = frozenset({("attendance", "participant")})
 
 _DATA_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
@@ -270,10 +270,7 @@ def _coded_headers(names: list[str], table: Table | None) -> set[str]:
     values, each parsed once."""
     if table is None:
         return set()
-    columns: dict[str, Column] = {}
-    for col in table.columns:
-        for spelling in col.header_spellings:
-            columns.setdefault(spelling, col)
+    columns = _columns_by_spelling(table)
     coded = set()
     for name in names:
         col = columns.get(normalise_header(name))
@@ -492,13 +489,20 @@ def _blank_mask(raw: pd.Series) -> np.ndarray:
 # One table from one raw sheet
 # --------------------------------------------------------------------------
 
+def _columns_by_spelling(table: Table) -> dict[str, Column]:
+    """The table's columns by every normalised header spelling (the first column claiming a
+    spelling keeps it)."""
+    columns: dict[str, Column] = {}
+    for col in table.columns:
+        for spelling in col.header_spellings:
+            columns.setdefault(spelling, col)
+    return columns
+
+
 def _match_headers(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: bool,
                    allowed_extra: tuple[str, ...] = ()) -> dict[str, str]:
     """Contract column name → header in the file; logs missing and identifier columns."""
-    spelling_to_col = {}
-    for col in table.columns:
-        for spelling in col.header_spellings:
-            spelling_to_col.setdefault(spelling, col.name)
+    spelling_to_col = {spelling: col.name for spelling, col in _columns_by_spelling(table).items()}
     found: dict[str, str] = {}
     unused: list[str] = []
     for header in raw.frame.columns:
@@ -1398,17 +1402,20 @@ def load_data(directory: str | Path = "data/sample", *, allow_identifiers: bool 
 
 
 def _shared_participant_ids(frames: dict[str, pd.DataFrame], coded: dict[str, _Codes]) -> None:
-    """The participants' and the register's ``participant`` as categoricals of one set of
-    categories (the ids as first met), so that linking them needs no more hashing: at
+    """The participants' ``participant`` as a categorical of the ids as first met, and the
+    register's with the same categories, so that linking the two needs no more hashing: at
     national scale the participation analyses would otherwise hash millions of ids in each
     table they join."""
-    done = [coded[name]._done.get("participant") for name in ("participants", "attendance")]
-    if any(d is None for d in done) or done[0][1] is not done[1][1]:
+    if frames["participants"].empty:
         return
-    categories = _text_index(done[0][1])
-    for name, (codes, _) in zip(("participants", "attendance"), done):
-        frames[name]["participant"] = pd.Series(_categorical(codes, categories),
-                                                index=frames[name].index, copy=False)
+    codes, distinct = coded["participants"]("participant")
+    categories = _text_index(distinct)
+    frames["participants"]["participant"] = pd.Series(
+        _categorical(codes, categories), index=frames["participants"].index, copy=False)
+    register = coded["attendance"]._done.get("participant")
+    if register is not None and register[1] is distinct:  # encoded together (_share_codes)
+        frames["attendance"]["participant"] = pd.Series(
+            _categorical(register[0], categories), index=frames["attendance"].index, copy=False)
 
 
 def _validate_together(frames: dict[str, pd.DataFrame], log: ProblemLog) -> dict[str, _Codes]:

@@ -53,13 +53,18 @@ def file_checksums(data_dir: str | Path) -> pd.DataFrame:
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts) or not path.is_file():
             continue
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(_CHUNK), b""):
-                digest.update(chunk)
         rows.append({"file": rel.as_posix(), "bytes": path.stat().st_size,
-                     "sha256": digest.hexdigest()})
+                     "sha256": sha256_of(path)})
     return pd.DataFrame(rows, columns=["file", "bytes", "sha256"])
+
+
+def sha256_of(path: str | Path) -> str:
+    """SHA-256 (hex) of one file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def provenance(data_dir: str | Path, parameters: Mapping[str, Any] | None = None, *,

@@ -16,7 +16,6 @@ notebook named it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -28,7 +27,6 @@ __all__ = ["SNAPSHOT_ENV", "data_fingerprint", "write_snapshot", "read_snapshot"
 SNAPSHOT_ENV = "CHANGING_TRACKS_DATA_SNAPSHOT"
 
 _FORMAT = "changing_tracks data snapshot 1"
-_CHUNK = 1 << 20
 
 
 def data_fingerprint(data_dir: str | Path) -> tuple[tuple[Any, ...], ...]:
@@ -44,19 +42,7 @@ def data_fingerprint(data_dir: str | Path) -> tuple[tuple[Any, ...], ...]:
         ``(path + "/", None, None, None)`` per folder, sorted by path.
     """
     root = Path(data_dir)
-    entries = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if path.is_dir():
-            entries.append((rel + "/", None, None, None))
-            continue
-        stat = path.stat()
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(_CHUNK), b""):
-                digest.update(chunk)
-        entries.append((rel, stat.st_size, stat.st_mtime_ns, digest.hexdigest()))
-    return tuple(entries)
+    return _with_checksums(root, _stat_fingerprint(root))
 
 
 def write_snapshot(data: Any, data_dir: str | Path, folder: str | Path,
@@ -110,7 +96,8 @@ def read_snapshot(data_dir: str | Path) -> Any | None:
         fingerprint = payload["fingerprint"]
         # sizes and times first: cheap, and most changes show there
         quick = tuple((p, s, t) for p, s, t, _ in fingerprint)
-        if _stat_fingerprint(root) != quick or data_fingerprint(root) != fingerprint:
+        stats = _stat_fingerprint(root)
+        if stats != quick or _with_checksums(root, stats) != fingerprint:
             return None
         directory = Path(data_dir)
         return dataclasses.replace(payload["data"], directory=directory,
@@ -120,6 +107,7 @@ def read_snapshot(data_dir: str | Path) -> Any | None:
 
 
 def _stat_fingerprint(root: Path) -> tuple[tuple[Any, ...], ...]:
+    """``(path, bytes, mtime_ns)`` per file and ``(path + "/", None, None)`` per folder."""
     entries = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
@@ -129,3 +117,11 @@ def _stat_fingerprint(root: Path) -> tuple[tuple[Any, ...], ...]:
             stat = path.stat()
             entries.append((rel, stat.st_size, stat.st_mtime_ns))
     return tuple(entries)
+
+
+def _with_checksums(root: Path, stats: tuple[tuple[Any, ...], ...]) -> tuple[tuple[Any, ...], ...]:
+    """:func:`_stat_fingerprint` entries with each file's SHA-256 added (None for folders)."""
+    from ..provenance import sha256_of
+
+    return tuple((*entry, None if entry[1] is None else sha256_of(root / entry[0]))
+                 for entry in stats)
