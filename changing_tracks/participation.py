@@ -188,12 +188,22 @@ def _as_boolean(series: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_values(series: pd.Series, allowed: Sequence[str], name: str) -> None:
-    values = pd.unique(series)  # the few distinct values, then without the missing one
+    values = _distinct_values(series)  # the few distinct values, then without the missing one
     bad = [v for v in values if not _missing(v) and v not in allowed]
     if bad:
         raise ValueError(
             f"column {name!r} must hold one of {list(allowed)} (or be missing); found {bad[:5]}"
         )
+
+
+def _distinct_values(series: pd.Series) -> list:
+    """``pd.unique(series)`` as a list (first appearance; a missing value as None for Arrow
+    text): Arrow's own unique for Arrow text, which makes no codes for millions of rows."""
+    arr = series.array
+    data = getattr(arr, "_pa_array", None)
+    if isinstance(arr, pd.arrays.ArrowStringArray) and data is not None:
+        return data.unique().to_pylist()
+    return list(pd.unique(series))
 
 
 def _missing(value: object) -> bool:
@@ -202,8 +212,10 @@ def _missing(value: object) -> bool:
 
 
 def _years(series: pd.Series, dtype: str = "string") -> tuple[pd.Series, np.ndarray]:
-    """Canonical programme years ("2019-20") and their start years, via the distinct values."""
-    codes, uniques = pd.factorize(series)
+    """Canonical programme years ("2019-20") and their start years, via the distinct values.
+    Years already canonical in text of the wanted type (as loaded) are kept as they are,
+    not rebuilt row by row."""
+    codes, uniques = _factorize(series)
     if (codes < 0).any():
         raise ValueError("participants has rows with no programme year (column 'year')")
     canon = [contracts.programme_year(u) for u in uniques]
@@ -211,10 +223,59 @@ def _years(series: pd.Series, dtype: str = "string") -> tuple[pd.Series, np.ndar
     if bad:
         raise ValueError(f"year must be a programme year such as '2019-20'; found {bad[:5]}")
     start = np.array([int(c[:4]) for c in canon], dtype=np.int64)
-    # Spread the few distinct years with take: no Python string per row.
-    values = pd.array(canon, dtype=dtype).take(codes)
+    wanted = pd.array(canon, dtype=dtype)
+    if canon == list(uniques) and series.dtype == wanted.dtype \
+            and type(series.array) is type(wanted):
+        values = series.array  # the same texts: nothing to rebuild
+    else:  # spread the few distinct years with take: no Python string per row
+        values = wanted.take(codes)
     years = pd.Series(values, index=series.index, name="year", copy=False)
     return years, start[codes]
+
+
+def _start_years(series: pd.Series) -> np.ndarray:
+    """Start year of each row's programme year (checked as :func:`_years` checks them)."""
+    codes, uniques = _factorize(series)
+    if (codes < 0).any():
+        raise ValueError("participants has rows with no programme year (column 'year')")
+    canon = [contracts.programme_year(u) for u in uniques]
+    bad = [u for u, c in zip(uniques, canon) if c is None]
+    if bad:
+        raise ValueError(f"year must be a programme year such as '2019-20'; found {bad[:5]}")
+    return np.array([int(c[:4]) for c in canon], dtype=np.int64)[codes]
+
+
+def _factorize(series: pd.Series) -> tuple[np.ndarray, list]:
+    """``pd.factorize``'s codes (-1 = missing, by first appearance) and distinct values; for
+    Arrow text by Arrow's hashing directly (pandas adds copies on millions of rows)."""
+    coded = _arrow_codes(series)
+    if coded is None:
+        codes, uniques = pd.factorize(series)
+        return codes, list(uniques)
+    return coded
+
+
+def _arrow_codes(series: pd.Series) -> tuple[np.ndarray, list] | None:
+    """(codes, distinct texts) of an Arrow-backed text column, numbered by first appearance,
+    -1 = missing; None for any other column."""
+    arr = series.array
+    data = getattr(arr, "_pa_array", None)
+    if not isinstance(arr, pd.arrays.ArrowStringArray) or data is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+        return None
+    encoded = pc.dictionary_encode(data)
+    codes = np.empty(len(series), dtype=np.int32)  # Arrow's own index type
+    at = 0
+    for chunk in encoded.chunks:  # one memo table: the chunks' codes agree
+        indices = chunk.indices if chunk.null_count == 0 else pc.fill_null(chunk.indices, -1)
+        codes[at:at + len(chunk)] = indices.to_numpy(zero_copy_only=False)
+        at += len(chunk)
+    distinct = encoded.chunks[-1].dictionary.to_pylist() if encoded.num_chunks else []
+    return codes, distinct
 
 
 def _datetimes(series: pd.Series, name: str) -> np.ndarray:
@@ -239,7 +300,8 @@ def _days(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _programme_start_year(days: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Start year of the programme year (September to August) of each day (junk where not ok)."""
+    """Start year of the programme year (September to August) of each day (junk where not ok).
+    Each day of the span is placed once, then looked up: millions of sessions, few days."""
     if not ok.any():
         return np.zeros(days.shape, dtype=np.int64)
     valid = np.where(ok, days, days[ok][0])
@@ -247,7 +309,12 @@ def _programme_start_year(days: np.ndarray, ok: np.ndarray) -> np.ndarray:
     y0 = int(np.datetime64(first, "D").astype("datetime64[Y]").astype(int)) + 1970 - 1
     y1 = int(np.datetime64(last, "D").astype("datetime64[Y]").astype(int)) + 1970 + 1
     starts = np.array([f"{y}-09-01" for y in range(y0, y1 + 1)], dtype="datetime64[D]")
-    return np.searchsorted(starts.astype(np.int64), days, side="right") - 1 + y0
+    span = np.arange(first, last + 1, dtype=np.int64)
+    if span.size > days.size:  # a few dates far apart: search each
+        return np.searchsorted(starts.astype(np.int64), days, side="right") - 1 + y0
+    of_day = np.searchsorted(starts.astype(np.int64), span, side="right") - 1 + y0
+    valid -= first
+    return of_day[valid]
 
 
 def _iso(days: np.ndarray) -> np.ndarray:
@@ -286,7 +353,9 @@ def _shared_codes(ids: pd.Series, other: pd.Series) -> tuple[np.ndarray, np.ndar
     rv, rc = parts(other)
     if lc is not None and rc is not None and (
             ids.cat.categories is other.cat.categories or lv.equals(rv)):
-        left_codes, right_codes, k = lc.astype(np.int64), rc.astype(np.int64), len(lv)
+        k = len(lv)
+        dtype = np.int32 if k < np.iinfo(np.int32).max else np.int64  # the codes as they are
+        left_codes, right_codes = lc.astype(dtype, copy=False), rc.astype(dtype, copy=False)
     else:
         left = _arrow_strings(lv)
         right = _arrow_strings(rv)
@@ -307,9 +376,10 @@ def _shared_codes(ids: pd.Series, other: pd.Series) -> tuple[np.ndarray, np.ndar
         left_codes = cl if lc is None else np.where(lc >= 0, cl[np.maximum(lc, 0)], -1)
         right_codes = cr if rc is None else np.where(rc >= 0, cr[np.maximum(rc, 0)], -1)
     if lc is not None and k and right_codes.size:  # a category no participant has: unknown
-        used = np.bincount(left_codes[left_codes >= 0], minlength=k) > 0
-        right_codes = np.where((right_codes >= 0) & used[np.maximum(right_codes, 0)],
-                               right_codes, -1)
+        used = np.zeros(k + 1, dtype=bool)
+        used[left_codes] = True
+        used[k] = False  # where a code of -1 lands
+        right_codes = np.where(used[right_codes], right_codes, -1)
     return left_codes, right_codes, k
 
 
@@ -371,13 +441,13 @@ def _groupings(frame: pd.DataFrame, by: list[str], pooled: bool) -> list[_Groupi
     The rows are grouped once; the pooled groups are the per-``by`` groups' keys without
     the service, numbered (like the per-``by`` groups) by first appearance."""
     if len(frame) == 0:
-        gid = np.zeros(0, dtype=np.int64)
+        gid = first = np.zeros(0, dtype=np.int64)
     elif by:
-        gid = frame.groupby(by, dropna=False, observed=True, sort=False).ngroup()
-        gid = gid.to_numpy(dtype=np.int64)
+        gid, first = _group_ids(frame, by)
     else:
         gid = np.zeros(len(frame), dtype=np.int64)
-    keys = frame[by].iloc[_first_positions(gid)].reset_index(drop=True)
+        first = _first_positions(gid)
+    keys = frame[by].iloc[first].reset_index(drop=True)
     out = [_Grouping(gid, keys.astype(object)[by], False)]
     if pooled and "service" in by:
         cols = [b for b in by if b != "service"]
@@ -393,6 +463,59 @@ def _groupings(frame: pd.DataFrame, by: list[str], pooled: bool) -> list[_Groupi
         pooled_keys.insert(by.index("service"), "service", POOLED)
         out.append(_Grouping(fine_to_pooled[gid], pooled_keys[by], True, fine_to_pooled))
     return out
+
+
+def _group_ids(frame: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Group id per row, numbered by first appearance with missing values as a group of
+    their own, exactly as ``frame.groupby(by, dropna=False, observed=True,
+    sort=False).ngroup()``, and the row of each group's first member. Arrow text columns
+    are coded by Arrow's hashing and the codes combined as integers (quicker on millions of
+    rows); other columns go to pandas."""
+    coded = [_arrow_codes(frame[b]) for b in by]
+    if any(c is None for c in coded):
+        gid = frame.groupby(by, dropna=False, observed=True, sort=False).ngroup()
+        gid = gid.to_numpy(dtype=np.int64)
+        return gid, _first_positions(gid)
+    combined = np.zeros(len(frame), dtype=np.int64)
+    size = 1
+    for codes, distinct in coded:
+        count = len(distinct) + 1
+        if size * count >= 2 ** 62:  # pragma: no cover - billions of combinations
+            combined = pd.factorize(combined)[0]
+            size = int(combined.max()) + 1
+        combined *= count
+        combined += codes
+        combined += 1
+        size *= count
+    return _first_appearance(combined, size)
+
+
+def _first_appearance(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ids for integer keys (0 <= key < size) numbered by first appearance, as
+    ``pd.factorize`` numbers them, and the row of each id's first appearance.
+
+    A key first appears at row 0 or where it differs from the row before; rows grouped
+    by service and year change key only a few hundred times, so only those rows are
+    sorted, and no hash table of millions of keys is built. Keys that change at most rows
+    are factorized by hashing."""
+    n = keys.size
+    changes = np.flatnonzero(keys[1:] != keys[:-1]) if n else np.zeros(0, dtype=np.int64)
+    if changes.size > n // 8 + 1024:
+        gid = pd.factorize(keys)[0].astype(np.int64, copy=False)
+        return gid, _first_positions(gid)
+    starts = np.concatenate(([0], changes + 1)) if n else changes
+    distinct, first = np.unique(keys[starts], return_index=True)  # first occurrences
+    first = starts[first]
+    order = np.argsort(first, kind="stable")
+    if size <= 4 * n + (1 << 20):  # a lookup table of the keys
+        number = np.zeros(size, dtype=np.int64)
+        number[distinct[order]] = np.arange(distinct.size)
+        gid = number[keys]
+    else:
+        number = np.empty(distinct.size, dtype=np.int64)
+        number[order] = np.arange(distinct.size)
+        gid = number[np.searchsorted(distinct, keys)]
+    return gid, first[order]
 
 
 def _sort(out: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
@@ -505,12 +628,21 @@ def _link(participants: pd.DataFrame, attendance: pd.DataFrame) -> _Link:
                                              attendance["participant"])
     if (p_codes < 0).any():
         raise ValueError("participants has rows with no participant id")
-    _, start_year = _years(participants["year"])
+    start_year = _start_years(participants["year"])
     y_min = int(start_year.min()) if start_year.size else 0
     n_years = int(start_year.max()) - y_min + 1 if start_year.size else 1
-    cell = p_codes * n_years + (start_year - y_min)  # dense (participant, year) cell
-    if start_year.size and (np.bincount(cell, minlength=n_ids * n_years) > 1).any():
-        pkey = p_codes * _KEY_FACTOR + start_year
+    # Participants row of (participant code, programme year): a dense lookup table, as
+    # programme years are few; no hashing of the register. Codes and rows in 4 bytes
+    # where they fit: at national scale each temporary array is tens of megabytes.
+    wide = np.int32 if n_ids * n_years < np.iinfo(np.int32).max else np.int64
+    cell = p_codes.astype(wide)  # dense (participant, year) cell
+    cell *= n_years
+    np.add(cell, start_year - y_min, out=cell, casting="same_kind")
+    table = np.full(n_ids * n_years, -1, dtype=np.int32)
+    rows = np.arange(len(participants), dtype=np.int32)
+    table[cell] = rows
+    if start_year.size and (table[cell] != rows).any():  # a cell written twice
+        pkey = p_codes.astype(np.int64) * _KEY_FACTOR + start_year
         dup = participants.loc[pd.Series(pkey).duplicated(keep=False).to_numpy(),
                                ["participant", "year"]]
         raise ValueError(
@@ -518,18 +650,22 @@ def _link(participants: pd.DataFrame, attendance: pd.DataFrame) -> _Link:
             + ", ".join(f"{p} {y}" for p, y in
                         dup.drop_duplicates().head(5).itertuples(index=False))
         )
+    del cell, rows
     day, day_ok = _days(_datetimes(attendance["session_date"], "session_date"))
     session_year = _programme_start_year(day, day_ok)
-    # Participants row of (participant code, programme year): a dense lookup table, as
-    # programme years are few; no hashing of the register.
-    table = np.full((n_ids, n_years), -1, dtype=np.int32)
-    table[p_codes, start_year - y_min] = np.arange(len(participants), dtype=np.int32)
-    del cell
     col = session_year - y_min
     usable = (pid_code >= 0) & day_ok & (col >= 0) & (col < n_years)
-    row = np.full(pid_code.shape, -1, dtype=np.int64)
-    row[usable] = table[pid_code[usable], col[usable]]
-    del table, col, usable
+    if usable.all():  # every session has an id and a date in the participants' years
+        at = pid_code.astype(wide)
+        at *= n_years
+        np.add(at, col, out=at, casting="same_kind")
+        del col
+        row = table[at].astype(np.int64)
+    else:
+        row = np.full(pid_code.shape, -1, dtype=np.int64)
+        row[usable] = table[pid_code[usable].astype(np.int64) * n_years + col[usable]]
+        del col
+    del table, usable
     att = attendance["attended"]
     if not isinstance(att.dtype, pd.BooleanDtype):
         try:
@@ -618,10 +754,12 @@ def _register_problems(participants: pd.DataFrame, attendance: pd.DataFrame,
             "participant " + who + " has no participants row for programme year " + year
             + " (session on " + when + ")", "error"))
     linked = np.flatnonzero(link.row >= 0)
-    r = link.row[linked]
+    every = linked.size == link.row.size  # every row linked: no copies of millions of rows
+    r = link.row if every else link.row[linked]
+    day = link.day if every else link.day[linked]
     # Sessions before the start date or after the end date.
     if link.start_day is not None:
-        bad = link.start_ok[r] & (link.day[linked] < link.start_day[r])
+        bad = link.start_ok[r] & (day < link.start_day[r])
         idx = linked[bad]
         if idx.size:
             who = ids(idx).astype(object)
@@ -632,7 +770,7 @@ def _register_problems(participants: pd.DataFrame, attendance: pd.DataFrame,
                 "session on " + when + " is before participant " + who + "'s start date "
                 + start, "error"))
     if link.end_day is not None:
-        bad = link.end_ok[r] & (link.day[linked] > link.end_day[r])
+        bad = link.end_ok[r] & (day > link.end_day[r])
         idx = linked[bad]
         if idx.size:
             who = ids(idx).astype(object)
@@ -643,18 +781,22 @@ def _register_problems(participants: pd.DataFrame, attendance: pd.DataFrame,
                 "session on " + when + " is after participant " + who + "'s end date " + end,
                 "error"))
     # Two register rows for the same participant and session date.
+    n_rows = np.bincount(r, minlength=len(participants))  # register rows per participant row
     if linked.size:
-        span = int(link.day[linked].max() - link.day[linked].min() + 1)
-        key = link.row[linked] * span + (link.day[linked] - link.day[linked].min())
         # Only participants with two or more register rows can have a repeated date.
-        several = np.bincount(link.row[linked], minlength=len(participants))[link.row[linked]] > 1
-        key = key[several]
-        ordered = np.sort(key)  # cheaper than hashing; the rare duplicates are then located
-        if (ordered[1:] == ordered[:-1]).any():
-            idx = linked[several][pd.Series(key).duplicated(keep=False).to_numpy()]
+        if n_rows.max() > 1:
+            first_day = day.min()
+            span = int(day.max() - first_day + 1)
+            several = n_rows[r] > 1
+            key = r[several] * span + (day[several] - first_day)
+            ordered = np.sort(key)  # cheaper than hashing; the rare duplicates are then located
+            if (ordered[1:] == ordered[:-1]).any():
+                idx = linked[several][pd.Series(key).duplicated(keep=False).to_numpy()]
+            else:
+                idx = linked[:0]
+            del ordered, key, several
         else:
             idx = linked[:0]
-        del ordered, key, several
         if idx.size:
             who = ids(idx).astype(object)
             when = _iso(link.day[idx]).astype(object)
@@ -664,9 +806,7 @@ def _register_problems(participants: pd.DataFrame, attendance: pd.DataFrame,
                 "participant " + who + " has more than one register row for " + when, "error"))
     # Warning: participants without any register rows in a service-year that keeps registers.
     if "service" in participants.columns and len(participants):
-        sy = participants.groupby(["service", "year"], dropna=False, sort=False).ngroup()
-        sy = sy.to_numpy(dtype=np.int64)
-        n_rows = np.bincount(r, minlength=len(participants))
+        sy = _group_ids(participants, ["service", "year"])[0]
         has_register = np.bincount(sy, weights=n_rows, minlength=sy.max() + 1) > 0
         idx = np.flatnonzero((n_rows == 0) & has_register[sy])
         if idx.size:
@@ -919,21 +1059,27 @@ def _participant_phase(participants: pd.DataFrame) -> np.ndarray:
     return code
 
 
-def _characteristic(participants: pd.DataFrame, name: str,
-                    coded: dict[str, tuple[np.ndarray, pd.Index]] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(has the characteristic, value known) per participant. Text columns are coded once
-    (``coded``, by column) and shared by their characteristics (sex, ethnicity groups)."""
+def _characteristic_codes(participants: pd.DataFrame, name: str,
+                          coded: dict[str, tuple[np.ndarray, pd.Index]]
+                          ) -> tuple[np.ndarray, int, list[int]] | None:
+    """The characteristic as small codes per participant, for counting by group:
+    (codes: 0 = not known, 1.. = known values; number of codes; the codes of participants
+    who have it); None when its column is not in participants. Text columns are coded
+    once (``coded``, by column), their values checked, and shared by their
+    characteristics (sex, ethnicity groups); yes/no columns must hold yes/no values."""
     column, value = contracts.CHARACTERISTICS[name]
     if column not in participants.columns:
         return None
     s = participants[column]
     if isinstance(value, bool):
-        flag, known = _as_boolean(s, column)
-        return (flag if value else ~flag) & known, known
-    coded = {} if coded is None else coded
+        if column not in coded:
+            flag, known = _as_boolean(s, column)
+            codes = known.astype(np.int8)  # 0 not known, 1 no, 2 yes
+            codes += flag & known
+            coded[column] = (codes, pd.Index([False, True]))
+        return coded[column][0], 3, [2 if value else 1]
     if column not in coded:
-        codes, uniques = pd.factorize(s)
+        codes, uniques = _factorize(s)
         allowed = contracts.TABLES["participants"].column(column).allowed
         bad = [v for v in uniques if v not in allowed]
         if bad:
@@ -941,9 +1087,12 @@ def _characteristic(participants: pd.DataFrame, name: str,
                              f"missing); found {bad[:5]}")
         coded[column] = (codes, pd.Index(uniques))
     codes, uniques = coded[column]
+    if f"{column}+1" not in coded:
+        shifted = codes.astype(np.int32 if len(uniques) < 2 ** 31 - 1 else np.int64)
+        shifted += 1
+        coded[f"{column}+1"] = (shifted, uniques)
     hits = np.flatnonzero(np.asarray(uniques == value, dtype=bool))
-    has = np.isin(codes, hits) if hits.size != 1 else codes == hits[0]
-    return has, codes >= 0
+    return coded[f"{column}+1"][0], len(uniques) + 1, [int(h) + 1 for h in hits]
 
 
 def _benchmark_table(benchmarks: pd.DataFrame) -> dict[tuple[str, str, str], tuple[float, str]]:
@@ -1150,20 +1299,35 @@ def representation(participants: pd.DataFrame, benchmarks: pd.DataFrame,
         if missing:
             raise ValueError(f"year {missing} not in participants; found {sorted(present)}")
         keep = np.asarray(years.isin(canon).to_numpy(dtype=bool, na_value=False))
-    part = participants.loc[keep]
-    frame = pd.DataFrame({"service": part["service"], "year": years[keep]})
+    everyone = bool(keep.all())  # no copy of millions of rows when every year is wanted
+    part = participants if everyone else participants.loc[keep]
+    frame = pd.DataFrame({"service": part["service"], "year": years if everyone else years[keep]})
     phase_code = _participant_phase(part)
-    char_arrays = {}
+    char_codes = {}
     coded: dict[str, tuple[np.ndarray, pd.Index]] = {}
     for name in contracts.CHARACTERISTICS:
-        char_arrays[name] = _characteristic(part, name, coded)
+        char_codes[name] = _characteristic_codes(part, name, coded)
 
     tables = []
+    fine: dict[str, np.ndarray] = {}  # counts per group and value code, by column
     for g in _groupings(frame, ["service", "year"], pooled):
         size = len(g.keys)
-        n = _count(g.gid, size)
-        counts = np.bincount(g.gid[phase_code >= 0] * 3 + phase_code[phase_code >= 0],
-                             minlength=3 * size).reshape(size, 3)
+
+        def counts_of(column: str, codes: np.ndarray, width: int) -> np.ndarray:
+            """Rows per group and value code (0..width-1): one pass over the rows for the
+            services' groups; the pooled groups add up their services' groups."""
+            if g.parent is None:
+                cells = g.gid * width
+                cells += codes
+                fine[column] = np.bincount(cells, minlength=size * width).reshape(size, width)
+                return fine[column]
+            table = np.zeros((size, width), dtype=np.int64)
+            np.add.at(table, g.parent, fine[column])
+            return table
+
+        by_phase = counts_of("", phase_code + 1, 4)  # 0: phase unknown
+        n = by_phase.sum(axis=1)
+        counts = by_phase[:, 1:]
         top = counts.max(axis=1) if size else np.zeros(0, dtype=np.int64)
         tie = (counts == top[:, None]).sum(axis=1) > 1
         modal = np.where((top == 0) | tie, "all",
@@ -1184,15 +1348,19 @@ def representation(participants: pd.DataFrame, benchmarks: pd.DataFrame,
             out = g.keys.copy()
             out["characteristic"] = name
             out["n"] = n
-            arrays = char_arrays[name]
+            arrays = char_codes[name]
             if arrays is None:
                 out["n_known"] = 0
                 out["n_with"] = 0
                 out["note"] = f"column {contracts.CHARACTERISTICS[name][0]!r} not in participants"
             else:
-                has, known = arrays
-                out["n_known"] = _count(g.gid, size, known)
-                out["n_with"] = _count(g.gid, size, has)
+                codes, width, with_codes = arrays
+                table = fine[column] if (column := contracts.CHARACTERISTICS[name][0]) in fine \
+                    and g.parent is None else None
+                if table is None:
+                    table = counts_of(column, codes, width)
+                out["n_known"] = table[:, 1:].sum(axis=1)
+                out["n_with"] = table[:, with_codes].sum(axis=1)
                 out["note"] = ""
             out["phase"] = phase
             out["phase_share"] = phase_share
@@ -1389,8 +1557,7 @@ def _rates_arrays(participants: pd.DataFrame, attendance: pd.DataFrame, check: b
             raise ValueError(_problem_summary(errors))
     size = len(participants)
     ok = link.row >= 0
-    r = link.row[ok]
-    a = link.attended[ok]
+    r, a = (link.row, link.attended) if ok.all() else (link.row[ok], link.attended[ok])
     offered = np.bincount(r, minlength=size)
     attended = np.bincount(r[a == 1], minlength=size)
     not_recorded = np.bincount(r[a < 0], minlength=size)
@@ -1863,7 +2030,7 @@ def equity_gaps(participants: pd.DataFrame, attendance: pd.DataFrame | None = No
     sides = {}
     for group in groups:
         member, known = membership[group]
-        sides[group] = np.where(known, np.where(member, 1, 2), 0).astype(np.int64)
+        sides[group] = np.where(known, np.where(member, 1, 2), 0).astype(np.int8)
     flag = np.arange(32)
     in_pop = {"attendance": (flag & 16) > 0, "retention": (flag & 1) > 0,
               "progression": (flag & 4) > 0}
@@ -1880,7 +2047,10 @@ def equity_gaps(participants: pd.DataFrame, attendance: pd.DataFrame | None = No
             rate_gid = g.gid[rate_rows]
         for group in groups:
             if g.parent is None:
-                cells = (g.gid * 3 + sides[group]) * 32 + bits
+                cells = g.gid * 3
+                cells += sides[group]
+                cells *= 32
+                cells += bits
                 table = np.bincount(cells, minlength=size * 96).reshape(size, 3, 32)
                 fine_tables[group] = table
             else:  # pooled groups: sums of their services' groups
@@ -1896,13 +2066,14 @@ def equity_gaps(participants: pd.DataFrame, attendance: pd.DataFrame | None = No
                 out["n"] = n2.sum(axis=1)
                 out["n_unknown"] = pop_table[:, 0]
                 if measure == "attendance":
-                    side = sides[group][rate_rows] - 1
-                    m = side >= 0
-                    idx = rate_gid[m] * 2 + side[m]
-                    s1 = np.bincount(idx, weights=rate_values[m],
-                                     minlength=2 * size).reshape(size, 2)
-                    s2 = np.bincount(idx, weights=rate_squares[m],
-                                     minlength=2 * size).reshape(size, 2)
+                    # sums by group id and side (0 unknown, 1 group, 2 peers), in row order
+                    idx = rate_gid * 3
+                    idx += sides[group][rate_rows]
+                    s1 = np.bincount(idx, weights=rate_values,
+                                     minlength=3 * size).reshape(size, 3)[:, 1:]
+                    s2 = np.bincount(idx, weights=rate_squares,
+                                     minlength=3 * size).reshape(size, 3)[:, 1:]
+                    del idx
                     with np.errstate(invalid="ignore", divide="ignore"):
                         mean = np.where(n2 > 0, s1 / np.maximum(n2, 1), np.nan)
                         var = np.where(n2 > 1, (s2 - n2 * mean**2) / np.maximum(n2 - 1, 1), np.nan)

@@ -514,8 +514,10 @@ def score(
             raise ValueError(f"{name} must be a number of years, not {age!r}")
 
     n = len(responses)
-    ids = (responses["response"].astype(object).to_numpy() if "response" in responses
-           else responses.index.to_numpy())
+
+    def ids():  # response ids, for error messages only
+        return (responses["response"].astype(object).to_numpy() if "response" in responses
+                else responses.index.to_numpy())
 
     # Instrument
     inst_raw = responses["instrument"]
@@ -525,7 +527,7 @@ def score(
     canon_of = np.array([canon.get(str(v).strip().lower()) for v in uniques] + [None],
                         dtype=object)
     instrument = canon_of[codes]  # code -1 (missing) takes the trailing None
-    bad = ([(i, v) for i, v, c in zip(ids, inst_raw.astype(object), instrument) if c is None]
+    bad = ([(i, v) for i, v, c in zip(ids(), inst_raw.astype(object), instrument) if c is None]
            if (codes == -1).any() or any(c is None for c in canon_of[:-1]) else [])
     if bad:
         shown = ", ".join(f"{v!r} (response {i})" for i, v in bad[:5])
@@ -540,9 +542,17 @@ def score(
         raise ValueError(f"responses need the item column(s) {missing_cols} "
                          f"(item keys from contracts.WEMWBS_ITEMS)")
 
-    # Items as a float matrix, NaN for missing; validate 1-5.
-    items = np.full((n, len(WEMWBS_ITEMS)), np.nan)
-    for j, key in enumerate(WEMWBS_ITEMS):
+    # Items column by column (NaN for missing; validated 1-5), summed as they come: the
+    # instrument's items (all 14 for WEMWBS, the 7 SWEMWBS items for SWEMWBS) and the
+    # SWEMWBS items of either instrument. Answers are whole numbers, so the float sums
+    # are exact whatever their order.
+    n_items = np.where(is_w, len(WEMWBS_ITEMS), len(SWEMWBS_ITEMS))
+    answered = np.zeros(n, dtype=np.int64)
+    s_answered = np.zeros(n, dtype=np.int64)
+    sums = np.zeros(n)
+    s_sums = np.zeros(n)
+    extra = np.zeros(n, dtype=bool)  # answers to non-SWEMWBS items of a SWEMWBS form
+    for key in WEMWBS_ITEMS:
         if key not in responses.columns:
             continue
         col = responses[key]
@@ -551,27 +561,27 @@ def score(
         except (ValueError, TypeError):
             vals = None
         if vals is None or np.any(~np.isnan(vals) & ~np.isin(vals, [1, 2, 3, 4, 5])):
-            bad_vals = [(i, v) for i, v in zip(ids, col.astype(object))
+            bad_vals = [(i, v) for i, v in zip(ids(), col.astype(object))
                         if not _is_missing(v) and not (
                             isinstance(v, numbers.Real) and not isinstance(v, bool)
                             and float(v) in (1, 2, 3, 4, 5))]
             shown = ", ".join(f"{v!r} (response {i})" for i, v in bad_vals[:5])
             raise ValueError(f"item {key!r} must be a whole number from 1 to 5 or missing; "
                              f"found {shown}")
-        items[:, j] = vals
-
-    swem_idx = [WEMWBS_ITEMS.index(k) for k in SWEMWBS_ITEMS]
-    swem_mask = np.zeros(len(WEMWBS_ITEMS), dtype=bool)
-    swem_mask[swem_idx] = True
-    own = np.where(is_w[:, None], True, swem_mask[None, :])
-    answered_mat = ~np.isnan(items)
-    answered = (answered_mat & own).sum(axis=1)
-    n_items = np.where(is_w, len(WEMWBS_ITEMS), len(SWEMWBS_ITEMS))
-    sums = np.where(own & answered_mat, items, 0).sum(axis=1).astype(np.int64)
+        given = ~np.isnan(vals)
+        value = np.where(given, vals, 0.0)
+        if key in SWEMWBS_ITEMS:
+            answered += given
+            sums += value
+            s_answered += given
+            s_sums += value
+        else:
+            answered += given & is_w
+            sums += np.where(is_w, value, 0.0)
+            extra |= given & ~is_w
+    sums = sums.astype(np.int64)
+    s_sums = s_sums.astype(np.int64)
     raw_total, complete, prorated = _prorate(sums, answered, n_items, allow_missing)
-
-    s_answered = answered_mat[:, swem_idx].sum(axis=1)
-    s_sums = np.nan_to_num(items[:, swem_idx]).sum(axis=1).astype(np.int64)
     s_raw, s_complete, s_prorated = _prorate(s_sums, s_answered, np.full(n, 7), allow_missing)
     s_metric = _metric_of_totals(s_raw)
     wem_total = np.where(is_w, raw_total, np.nan)
@@ -592,7 +602,7 @@ def score(
     notes = _score_notes(
         not_scored=np.isnan(raw_total), prorated=prorated, n_items=n_items,
         answered=answered, is_w=is_w, s_not_scored=np.isnan(s_raw), s_prorated=s_prorated,
-        s_answered=s_answered, extra=(answered_mat & ~own).any(axis=1), age=age,
+        s_answered=s_answered, extra=extra, age=age,
         min_age=min_age, instrument=instrument, allow_missing=allow_missing)
 
     cols: dict[str, object] = {}
@@ -618,8 +628,8 @@ def score(
         "swemwbs_metric": np.asarray(s_metric, dtype=float),
         "band": _as_str(band),
         "swemwbs_band": _as_str(s_band),
-        "band_set": _as_str(np.full(n, band_set, dtype=object)),
-        "band_use": _as_str(np.full(n, "population grouping, not screening", dtype=object)),
+        "band_set": _repeated_str(band_set, n),
+        "band_use": _repeated_str("population grouping, not screening", n),
         "min_validated_age": min_age.astype(np.int64),
         "age_valid": age_valid,
         "note": _as_str(notes),
@@ -664,6 +674,11 @@ def _as_str(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
     converting every Python string."""
     codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
     return pd.array(list(uniques), dtype="str").take(codes, allow_fill=True)
+
+
+def _repeated_str(value: str, n: int) -> pd.api.extensions.ExtensionArray:
+    """``n`` copies of one text, as :func:`_as_str` would give them."""
+    return pd.array([value], dtype="str").take(np.zeros(n, dtype=np.intp))
 
 
 def _int_array(values: np.ndarray) -> pd.arrays.IntegerArray:
@@ -832,8 +847,7 @@ def pair(
     # date order, so "earliest" is a group's first row and "latest" its last dated one.
     key_frame = pd.DataFrame({c: src[c].take(pos).reset_index(drop=True)
                               for c in ("service", "year", "participant")})
-    gid = key_frame.groupby(["service", "year", "participant"], dropna=False,
-                            sort=True).ngroup().to_numpy()
+    gid = _sorted_group_ids(key_frame)
     order = np.argsort(gid, kind="stable")
     pos = pos[order]
     gid = gid[order]
@@ -896,7 +910,8 @@ def pair(
     k = int(use.sum())
     out = pd.DataFrame({
         "service": key_values("service"), "year": key_values("year"),
-        "participant": key_values("participant"), "scale": [scale] * k,
+        "participant": key_values("participant"),
+        "scale": _repeated_str(scale, k) if k else [scale] * k,
         "paired": paired[use], "baseline": bv, "follow_up": fv,
         "change": np.where(paired[use], fv - bv, np.nan),
         "baseline_response": take("response", bi, hb, pd.NA),
@@ -907,7 +922,7 @@ def pair(
         "follow_up_instrument": take("instrument", fi, hf, pd.NA),
         "baseline_age_valid": take("age_valid", bi, hb, pd.NA),
         "n_baseline_responses": n_base[use], "n_follow_up_responses": n_foll[use],
-        "note": note[use].tolist(),
+        "note": _as_str(note[use]) if k else note[use].tolist(),
     }, columns=PAIR_COLUMNS)
     out = out.astype({"paired": bool, "baseline": float, "follow_up": float, "change": float,
                       "n_baseline_responses": np.int64, "n_follow_up_responses": np.int64})
@@ -918,6 +933,46 @@ def pair(
                      follow_up_rule=follow_up_rule, keep=keep,
                      matching="participant within service and year; follow-up strictly "
                               "after baseline when both are dated")
+
+
+def _sorted_group_ids(frame: pd.DataFrame) -> np.ndarray:
+    """Group id per row for all of ``frame``'s columns, numbered in sorted order of the
+    keys with missing values last, exactly as ``frame.groupby(list(frame), dropna=False,
+    sort=True).ngroup()``. Arrow text columns are coded by Arrow (hash, then sort only the
+    distinct texts) and the codes combined as integers: much quicker than pandas on a
+    million questionnaires; other columns go to pandas."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ranks = []
+    for name in frame.columns:
+        arr = frame[name].array
+        data = getattr(arr, "_pa_array", None)
+        if not isinstance(arr, pd.arrays.ArrowStringArray) or data is None or not (
+                pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+            return frame.groupby(list(frame.columns), dropna=False,
+                                 sort=True).ngroup().to_numpy()
+        encoded = pc.dictionary_encode(data)
+        codes = np.empty(len(frame), dtype=np.int64)
+        at = 0
+        for chunk in encoded.chunks:  # one memo table: the chunks' codes agree
+            codes[at:at + len(chunk)] = pc.fill_null(chunk.indices, -1).to_numpy(
+                zero_copy_only=False)
+            at += len(chunk)
+        distinct = encoded.chunks[-1].dictionary if encoded.num_chunks else pa.array([], pa.string())
+        rank = np.empty(len(distinct) + 1, dtype=np.int64)
+        rank[pc.sort_indices(distinct).to_numpy(zero_copy_only=False)] = np.arange(len(distinct))
+        rank[-1] = len(distinct)  # missing (code -1) sorts last
+        ranks.append((rank[codes], len(distinct) + 1))
+    combined = np.zeros(len(frame), dtype=np.int64)
+    size = 1
+    for rank, count in ranks:
+        if size * count >= 2 ** 62:  # pragma: no cover - billions of combinations
+            combined = np.unique(combined, return_inverse=True)[1].astype(np.int64)
+            size = int(combined.max()) + 1
+        combined = combined * count + rank
+        size *= count
+    return np.unique(combined, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
 def _check_pair_options(options: dict) -> dict:
