@@ -1,6 +1,7 @@
 """Report-suite benchmark: the parallel build against a sequential papermill loop and a floor.
 
-- build: ``changing_tracks.build.build_reports`` on the sample (all cores);
+- build: ``changing_tracks.build.build_reports`` on the sample (all cores), with kernels
+  forked from a warm process (the default on Linux) and, for comparison, started afresh;
 - loop: the ``papermill`` command run once per report, one after another, with the same
   notebooks and parameters (no HTML rendering, so the loop is favoured);
 - floor: one minimal notebook that only imports the project, executed by papermill,
@@ -50,6 +51,12 @@ def run(data_dir: Path = REPO / "data" / "sample", jobs: int | None = None) -> d
         failed = len(result.failures)
 
         started = time.perf_counter()
+        result = build_reports(data_dir, work / "fresh", jobs=cores, progress=False,
+                               fork_kernels=False)
+        fresh_seconds = time.perf_counter() - started
+        failed += len(result.failures)
+
+        started = time.perf_counter()
         for job in plan:
             out = work / "loop" / (job.output.replace("/", "_") + ".ipynb")
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -76,13 +83,16 @@ def run(data_dir: Path = REPO / "data" / "sample", jobs: int | None = None) -> d
         shutil.rmtree(work, ignore_errors=True)
     floor = one_start * len(plan) / cores
     figures = {"reports": len(plan), "failed": failed, "cores": cores,
-               "build_seconds": round(build_seconds, 1), "loop_seconds": round(loop_seconds, 1),
+               "build_seconds": round(build_seconds, 1),
+               "fresh_kernels_build_seconds": round(fresh_seconds, 1),
+               "loop_seconds": round(loop_seconds, 1),
                "speedup": round(loop_seconds / build_seconds, 2),
                "minimal_notebook_seconds": round(one_start, 2), "floor_seconds": round(floor, 1),
                "build_over_floor": round(build_seconds / floor, 2)}
     print("\n== Report suite on", data_dir)
     print(f"   reports                               {len(plan):>8} ({failed} failed)")
     print(f"   build (python -m changing_tracks build, {cores} jobs) {build_seconds:>8.1f} s")
+    print(f"   build with --fresh-kernels             {fresh_seconds:>8.1f} s")
     print(f"   sequential papermill loop              {loop_seconds:>8.1f} s")
     print(f"   speed-up (target >= 1.8)               {figures['speedup']:>8.2f} x")
     print(f"   minimal notebook start                 {one_start:>8.2f} s")

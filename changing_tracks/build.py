@@ -719,7 +719,9 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one notebook, write its executed notebook and HTML; never raises.
 
     ``spec`` keys: notebook, parameters, html, ipynb, title, cwd, timeout, index_href and,
-    optionally, environment (variables for the kernel, such as the data snapshot).
+    optionally, environment (variables for the kernel, such as the data snapshot) and
+    kernel_factory (the socket of a :mod:`~changing_tracks.kernel_factory` to start the
+    kernel from).
     Returns ``{"status", "duration", "error", "warnings"}``.
     """
     start = time.perf_counter()
@@ -733,6 +735,11 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
         import papermill as pm
 
         nb = None
+        engine: dict[str, Any] = {}
+        if spec.get("kernel_factory"):
+            from .kernel_factory import factory_kernel_manager
+
+            engine["kernel_manager_class"] = factory_kernel_manager(spec["kernel_factory"])
         with _kernel_environment(spec.get("environment")), \
                 _captured_stderr() as kernel_log:
             try:
@@ -740,7 +747,8 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
                     spec["notebook"], str(tmp), parameters=spec["parameters"],
                     kernel_name=_KERNEL, log_output=False, progress_bar=False,
                     request_save_on_cell_execute=False, cwd=spec["cwd"],
-                    execution_timeout=spec["timeout"], start_timeout=_START_TIMEOUT)
+                    execution_timeout=spec["timeout"], start_timeout=_START_TIMEOUT,
+                    **engine)
             except pm.PapermillExecutionError as exc:
                 where = f" (cell [{exc.exec_count}])" if exc.exec_count is not None else ""
                 error = f"{exc.ename}: {exc.evalue}{where}"
@@ -823,6 +831,22 @@ def _snapshot(data: Any, data_dir: Path, fingerprint: Any, folder: Path) -> dict
     return {SNAPSHOT_ENV: str(path)} if path is not None else {}
 
 
+def _start_kernel_factory(cleanup: contextlib.ExitStack) -> str | None:
+    """Start a kernel factory (stopped by ``cleanup``); its socket, or None where kernels
+    cannot be forked. See :mod:`changing_tracks.kernel_factory`."""
+    from .kernel_factory import KernelFactory, available
+
+    if not available():
+        return None
+    factory = KernelFactory(env={**os.environ, **_KERNEL_ENV})
+    try:
+        address = factory.start()
+    except OSError:  # kernels start the usual way
+        return None
+    cleanup.callback(factory.stop)
+    return address
+
+
 def _fingerprint(data_dir: Path) -> Any:
     from .reports.snapshot import data_fingerprint
 
@@ -871,7 +895,7 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
                   jobs: int | None = None, timeout: float | None = None,
                   config: BuildConfig | str | Path | None = None,
                   notebooks_dir: str | Path | None = None,
-                  progress: bool = True) -> BuildResult:
+                  progress: bool = True, fork_kernels: bool = True) -> BuildResult:
     """Validate, run and publish the report notebooks.
 
     Parameters
@@ -896,6 +920,11 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
         is passed to the notebooks relative to it.
     progress : bool
         Show a progress bar (on stderr).
+    fork_kernels : bool
+        Start each report's kernel as a copy of one process that has already imported the
+        libraries (Linux; see :mod:`changing_tracks.kernel_factory`), instead of a new
+        Python each: the same reports, about twice as fast on the sample. False starts
+        every kernel from scratch.
 
     Returns
     -------
@@ -930,22 +959,25 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
     except (TypeError, ValueError, KeyError) as exc:
         raise ReportPlanError([f"disclosure policy: {exc}"]) from None
 
-    if progress:
-        print(f"Checking the data in {data_dir} ...", file=sys.stderr, flush=True)
-    fingerprint = _fingerprint(data_path) if data_path.is_dir() else None
-    data = _load_data(data_path)
-    data_warnings = getattr(data, "warnings", None)
-    n_data_warnings = len(data_warnings) if data_warnings is not None else 0
-    job_list = plan_reports(data, years, services,
-                            data_dir=_relative_to(data_path, notebooks),
-                            disclosure=disclosure, analysis=cfg.analysis)
-    validate_jobs(job_list, notebooks)
+    with contextlib.ExitStack() as cleanup:
+        # the kernel factory imports the libraries while the data are checked
+        factory = _start_kernel_factory(cleanup) if fork_kernels else None
+        if progress:
+            print(f"Checking the data in {data_dir} ...", file=sys.stderr, flush=True)
+        fingerprint = _fingerprint(data_path) if data_path.is_dir() else None
+        data = _load_data(data_path)
+        data_warnings = getattr(data, "warnings", None)
+        n_data_warnings = len(data_warnings) if data_warnings is not None else 0
+        job_list = plan_reports(data, years, services,
+                                data_dir=_relative_to(data_path, notebooks),
+                                disclosure=disclosure, analysis=cfg.analysis)
+        validate_jobs(job_list, notebooks)
 
-    out.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(out)
-    # the loaded data, saved once for every notebook (removed with the folder)
-    private = Path(tempfile.mkdtemp(prefix="changing-tracks-build-"))
-    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(out)
+        # the loaded data, saved once for every notebook (removed with the folder)
+        private = Path(tempfile.mkdtemp(prefix="changing-tracks-build-"))
+        cleanup.callback(shutil.rmtree, private, ignore_errors=True)
         environment = _snapshot(data, data_path, fingerprint, private)
         specs = []
         for job in job_list:
@@ -954,10 +986,9 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
                 "notebook": str(notebooks / job.notebook), "parameters": job.parameters,
                 "html": str(out / job.html), "ipynb": str(out / job.ipynb), "title": job.title,
                 "cwd": str(notebooks), "timeout": cell_timeout,
-                "index_href": "../" * depth + "index.html", "environment": environment})
+                "index_href": "../" * depth + "index.html", "environment": environment,
+                "kernel_factory": factory})
         outcomes = _execute(specs, job_list, int(n_jobs), progress)
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
 
     results = [JobResult(job, o["status"], o["duration"], o["error"], o["warnings"])
                for job, o in zip(job_list, outcomes)]
@@ -1237,6 +1268,9 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         help="folder of the report notebooks (default: the package's notebooks/)")
     parser.add_argument("--no-progress", action="store_true",
                         help="do not show the progress bar")
+    parser.add_argument("--fresh-kernels", action="store_true",
+                        help="start every report's kernel from scratch instead of as a copy "
+                             "of one that has imported the libraries (slower; for checking)")
     return parser
 
 
@@ -1260,7 +1294,8 @@ def run_build(args: argparse.Namespace) -> int:
             data_dir=args.data, out_dir=args.out, years=_as_list(args.years),
             services=_as_list(args.services), jobs=args.jobs, timeout=args.timeout,
             config=args.config, notebooks_dir=args.notebooks,
-            progress=not getattr(args, "no_progress", False))
+            progress=not getattr(args, "no_progress", False),
+            fork_kernels=not getattr(args, "fresh_kernels", False))
     except (ConfigError, ReportPlanError, *_data_error_types()) as error:
         print(f"Nothing was built.\n\n{error}", file=sys.stderr)
         return 2

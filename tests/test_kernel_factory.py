@@ -1,0 +1,170 @@
+"""The kernel factory: report kernels forked from one warm process, each its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+import nbformat
+import papermill
+import pytest
+
+from changing_tracks import kernel_factory as kf
+
+pytestmark = pytest.mark.skipif(not kf.available(), reason="kernels are forked on Linux only")
+
+# "wave" is a standard module nothing else imports: seen in a kernel, the factory preloaded it
+PRELOAD = ("ipykernel.kernelapp", "wave")
+
+
+def notebook(tmp_path, *sources):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def run(path, manager, **kwargs):
+    out = path.with_name("out.ipynb")
+    return papermill.execute_notebook(str(path), str(out), kernel_name="python3",
+                                      progress_bar=False, kernel_manager_class=manager,
+                                      **kwargs)
+
+
+def stdout_of(nb, cell):
+    return "".join(o.get("text", "") for o in nb.cells[cell].outputs if o.output_type == "stream"
+                   and o.name == "stdout")
+
+
+def gone(pid, within=10.0):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="module")
+def factory():
+    f = kf.KernelFactory(preload=PRELOAD)
+    address = f.start()
+    yield f, address
+    f.stop()
+
+
+def test_each_kernel_is_a_new_warm_process_with_the_callers_folder_and_environment(
+        factory, tmp_path, monkeypatch):
+    f, address = factory
+    monkeypatch.setenv("CT_FACTORY_TEST", "from the manager")
+    path = notebook(
+        tmp_path,
+        "import json, os, sys\n"
+        "print(json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'cwd': os.getcwd(),\n"
+        "  'env': os.environ.get('CT_FACTORY_TEST'), 'warm': 'wave' in sys.modules,\n"
+        "  'pgid': os.getpgid(0), 'defined': 'leftover' in globals()}))\n"
+        "leftover = 1",
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]);")
+    manager = kf.factory_kernel_manager(address)
+    seen = []
+    for _ in range(2):
+        nb = run(path, manager, cwd=str(tmp_path))
+        seen.append(json.loads(stdout_of(nb, 0)))
+        # figures are shown inline, as in a kernel started the usual way
+        assert any("image/png" in o.get("data", {}) for o in nb.cells[1].outputs)
+    first, second = seen
+    assert first["pid"] != second["pid"]
+    for kernel in seen:
+        assert kernel["ppid"] == f._process.pid  # forked by the factory
+        assert kernel["pid"] != os.getpid() and kernel["pgid"] == kernel["pid"]
+        assert kernel["cwd"] == str(tmp_path)
+        assert kernel["env"] == "from the manager"
+        assert kernel["warm"] is True
+        assert kernel["defined"] is False  # nothing carried over from the last report
+        assert gone(kernel["pid"])  # shut down with its notebook
+
+
+def test_kernel_writes_to_the_managers_standard_error(factory, tmp_path, capfd):
+    _, address = factory
+    path = notebook(tmp_path, "import os\nos.write(2, b'kernel says hello\\n')")
+    run(path, kf.factory_kernel_manager(address))
+    assert "kernel says hello" in capfd.readouterr().err
+
+
+def test_errors_and_timeouts_behave_as_usual(factory, tmp_path):
+    _, address = factory
+    manager = kf.factory_kernel_manager(address)
+    path = notebook(tmp_path, "1 / 0")
+    with pytest.raises(papermill.PapermillExecutionError, match="ZeroDivisionError"):
+        run(path, manager)
+    path = notebook(tmp_path, "import os\nprint(os.getpid())", "import time\ntime.sleep(60)")
+    started = time.monotonic()
+    with pytest.raises(Exception, match="timed out"):
+        run(path, manager, execution_timeout=2)
+    assert time.monotonic() - started < 30
+    pid = int(stdout_of(nbformat.read(path.with_name("out.ipynb"), as_version=4), 0))
+    assert gone(pid)
+
+
+def test_without_a_factory_kernels_start_the_usual_way(tmp_path):
+    path = notebook(tmp_path, "import os\nprint(os.getppid())")
+    nb = run(path, kf.factory_kernel_manager(str(tmp_path / "no-factory.sock")))
+    assert int(stdout_of(nb, 0)) == os.getpid()  # our own child, launched by jupyter_client
+
+
+def test_only_this_pythons_ipykernel_is_forked():
+    assert kf._kernel_args([sys.executable, "-m", "ipykernel_launcher", "-f", "c.json"]) == \
+        ["-f", "c.json"]
+    assert kf._kernel_args([sys.executable, "-m", "other_kernel", "-f", "c.json"]) is None
+    assert kf._kernel_args(["/usr/bin/false", "-m", "ipykernel_launcher", "-f", "c"]) is None
+    assert kf._kernel_args(["R", "--slave"]) is None
+
+
+def test_stopping_the_factory_stops_its_kernels(tmp_path):
+    from jupyter_client.connect import write_connection_file
+
+    f = kf.KernelFactory(preload=PRELOAD)
+    address = f.start()
+    connection, _ = write_connection_file(str(tmp_path / "kernel.json"))
+    pid = kf.ask_factory(address, ["-f", connection], dict(os.environ), str(tmp_path))
+    assert not gone(pid, within=1.0)
+    f.stop()
+    assert gone(pid)
+    assert not os.path.exists(address)
+
+
+def test_factory_stops_when_its_input_closes(tmp_path):
+    f = kf.KernelFactory(preload=PRELOAD)
+    f.start()
+    process = f._process
+    time.sleep(0.5)
+    process.stdin.close()
+    assert process.wait(timeout=30) == 0
+    f.stop()
+
+
+def test_a_kernel_outlives_nothing_when_the_factory_is_killed(tmp_path):
+    from jupyter_client import BlockingKernelClient
+    from jupyter_client.connect import write_connection_file
+
+    f = kf.KernelFactory(preload=PRELOAD)
+    address = f.start()
+    connection, _ = write_connection_file(str(tmp_path / "kernel.json"))
+    pid = kf.ask_factory(address, ["-f", connection], dict(os.environ), str(tmp_path))
+    client = BlockingKernelClient(connection_file=connection)
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)  # up and watching its parent
+    finally:
+        client.stop_channels()
+    os.kill(f._process.pid, signal.SIGKILL)
+    f.stop()
+    assert gone(pid, within=15.0)  # its parent poller notices the factory is gone
