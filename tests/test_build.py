@@ -320,6 +320,35 @@ def test_build_uses_config_and_writes_index_without_kernels(tmp_path, data_dir, 
     assert list(frame["service"].fillna("-")) == ["-", "-", "alpha", "beta"]
 
 
+@pytest.mark.parametrize("fresh", [False, True])
+def test_kernel_factory_runs_for_the_build_only(tmp_path, data_dir, monkeypatch, fresh):
+    """The kernels' factory is up while the notebooks run and gone afterwards;
+    --fresh-kernels starts none."""
+    from changing_tracks import kernel_factory
+
+    seen = {}
+
+    def fake_execute(specs, job_list, n_jobs, progress):
+        address = specs[0]["kernel_factory"]
+        seen.update(address=address, alive=address is not None and os.path.exists(address),
+                    same=all(s["kernel_factory"] == address for s in specs))
+        return [{"status": "ok", "duration": 1.0, "error": None, "warnings": 0} for _ in specs]
+
+    monkeypatch.setattr(build, "_load_data", lambda d: DATA)
+    monkeypatch.setattr(build, "_execute", fake_execute)
+    args = parse_args("--data", str(data_dir), "--out", str(tmp_path / "out"), "--years",
+                      "2019-20", "--notebooks", str(FIXTURES), "--no-progress",
+                      *(["--fresh-kernels"] if fresh else []))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert run_build(args) == 0
+    assert seen["same"]
+    if fresh or not kernel_factory.available():
+        assert seen["address"] is None
+    else:
+        assert seen["alive"]
+        assert not os.path.exists(os.path.dirname(seen["address"]))  # stopped, folder removed
+
+
 # ---------------------------------------------------------------------------
 # atomic writing and rendering (no kernels)
 # ---------------------------------------------------------------------------
