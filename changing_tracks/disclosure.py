@@ -80,6 +80,7 @@ __all__ = [
     "round_half_up",
     "identifier_columns",
     "check_no_identifiers",
+    "IdentifierSet",
     "figure_groups",
 ]
 
@@ -636,6 +637,17 @@ def _resolve_columns(table, counts, derived, keep) -> tuple[list, dict[Any, list
     return counts, derived
 
 
+def _label_codes(column: pd.Series) -> np.ndarray:
+    """Integer codes of a label column, equal exactly where the labels are (NA one code).
+
+    Text columns are factorised as they are (the codes only tell labels apart,
+    so their order does not matter); other columns as Python objects.
+    """
+    if isinstance(column.dtype, pd.StringDtype):
+        return pd.factorize(column, use_na_sentinel=False)[0]
+    return pd.factorize(column.astype(object), use_na_sentinel=False)[0]
+
+
 def _tidy_plan(table, policy, counts, derived, keep, groups, total, sums, complements,
                additive):
     counts, derived = _resolve_columns(table, counts, derived, keep)
@@ -700,8 +712,7 @@ def _tidy_plan(table, policy, counts, derived, keep, groups, total, sums, comple
     label_cols = [c for c in table.columns if c not in counts and c not in derived
                   and c not in set(keep or ())]
     # Integer codes per label column (NA is its own code), for fast set checks.
-    label_codes = {c: pd.factorize(table[c].astype(object), use_na_sentinel=False)[0]
-                   for c in label_cols}
+    label_codes = {c: _label_codes(table[c]) for c in label_cols}
     is_label = {col: (table[col] == label).fillna(False).to_numpy(dtype=bool)
                 if len(table) else np.zeros(0, dtype=bool)
                 for col, label in total.items()}
@@ -709,8 +720,7 @@ def _tidy_plan(table, policy, counts, derived, keep, groups, total, sums, comple
         _check_columns(table, grouping, "groups")
         for col in grouping:
             if col not in label_codes:
-                label_codes[col] = pd.factorize(table[col].astype(object),
-                                                use_na_sentinel=False)[0]
+                label_codes[col] = _label_codes(table[col])
         if grouping:
             keys = np.unique(np.column_stack([label_codes[c] for c in grouping]), axis=0,
                              return_inverse=True)[1].ravel() if nrow else np.zeros(0, dtype=int)
@@ -1070,12 +1080,12 @@ def suppression_mask(display: pd.DataFrame,
     policy = _as_policy(policy)
     symbols = {policy.symbol} | ({policy.low_symbol} if policy.low_symbol else set())
     cols = set(info.get("columns", display.columns))
-    mask = pd.DataFrame(False, index=display.index, columns=display.columns)
+    flags = np.zeros((len(display), len(display.columns)), dtype=bool)
     for k, col in enumerate(display.columns):
         if col in cols:
-            mask.iloc[:, k] = [isinstance(x, str) and x in symbols
-                               for x in display.iloc[:, k].tolist()]
-    return mask
+            flags[:, k] = [isinstance(x, str) and x in symbols
+                           for x in display.iloc[:, k].tolist()]
+    return pd.DataFrame(flags, index=display.index, columns=display.columns)
 
 
 # --------------------------------------------------------------------------
@@ -1272,17 +1282,25 @@ _PARTICIPANT_HEADERS = frozenset({
 })
 
 
-def _text_items(obj: Any, where: str) -> Iterable[tuple[str, str]]:
-    """(text, location) pairs of every string inside a table, figure or attrs."""
+def _text_items(obj: Any, where: str) -> Iterable[tuple[str, Any]]:
+    """(text, location) pairs of every string inside a table, figure or attrs.
+
+    A table cell's location is ``(table, column, row position)``, spelled out by
+    :func:`_location` only where an id is found: tables are checked on every
+    publication, and naming every cell's row would cost more than the search.
+    """
     if isinstance(obj, pd.DataFrame):
         for name in obj.index.names:
             if name is not None:
                 yield str(name), "index name"
+        dtypes = obj.dtypes.tolist()
         for k, col in enumerate(obj.columns):
             yield str(col), "column names"
+            if _holds_no_text(dtypes[k]):
+                continue
             for i, x in enumerate(obj.iloc[:, k].tolist()):
                 if isinstance(x, str):
-                    yield x, f"column {col!r}, row {obj.index[i]!r}"
+                    yield x, (obj, col, i)
         for level in range(obj.index.nlevels):
             for x in obj.index.get_level_values(level):
                 if isinstance(x, str):
@@ -1298,6 +1316,57 @@ def _text_items(obj: Any, where: str) -> Iterable[tuple[str, str]]:
         yield obj, where
 
 
+def _holds_no_text(dtype: Any) -> bool:
+    """Whether a column of this dtype cannot hold a string (numbers, booleans, dates)."""
+    return (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype)
+            or pd.api.types.is_timedelta64_dtype(dtype)) and not isinstance(
+        dtype, pd.CategoricalDtype)
+
+
+def _location(where: Any) -> str:
+    """A location from :func:`_text_items` as the error message names it."""
+    if isinstance(where, tuple):
+        table, col, i = where
+        return f"column {col!r}, row {table.index[i]!r}"
+    return where
+
+
+class IdentifierSet:
+    """Participant ids prepared for :func:`check_no_identifiers`.
+
+    Checking a table means comparing its texts with every id; a report checks
+    each of its tables and figures against the same ids, so it prepares them
+    once (the texts to match and the search pattern) and passes this instead
+    of the ids. Gives exactly the matches the ids themselves give.
+
+    Parameters
+    ----------
+    ids : iterable
+        Participant ids (missing values and blanks are ignored).
+    """
+
+    __slots__ = ("wanted", "pattern")
+
+    def __init__(self, ids: Iterable[Any]):
+        wanted = {str(i).strip() for i in ids if i is not None and not _is_missing(i)}
+        wanted.discard("")
+        tokens = sorted((i for i in wanted if len(i) >= 2 and re.search(r"[A-Za-z]", i)),
+                        key=len, reverse=True)
+        self.wanted = frozenset(wanted)
+        self.pattern = re.compile(r"(?<![0-9A-Za-z])(" + "|".join(re.escape(t) for t in tokens)
+                                  + r")(?![0-9A-Za-z])") if tokens else None
+
+    def find(self, text: str) -> str | None:
+        """The id a text shows (equal to it, or containing it as a separate token), or None."""
+        s = text.strip()
+        if s in self.wanted:
+            return s
+        if self.pattern is not None:
+            m = self.pattern.search(text)
+            return m.group(1) if m else None
+        return None
+
+
 def check_no_identifiers(table: Any, ids: Iterable[Any], *, what: str = "table",
                          draw: bool = True) -> None:
     """Refuse a table or figure meant for publication that shows a participant id.
@@ -1311,8 +1380,9 @@ def check_no_identifiers(table: Any, ids: Iterable[Any], *, what: str = "table",
         What would be published. For a table, every text cell, the index, the
         column names and string ``attrs`` are searched; for a figure, every text
         (titles, labels, tick labels, legends, annotations).
-    ids : iterable
-        The participant ids of the data (e.g. ``data.participants["participant"]``).
+    ids : iterable or IdentifierSet
+        The participant ids of the data (e.g. ``data.participants["participant"]``),
+        or an :class:`IdentifierSet` of them (prepared once for many checks).
     what : str, default "table"
         How to call the object in the error message.
     draw : bool, default True
@@ -1329,8 +1399,7 @@ def check_no_identifiers(table: Any, ids: Iterable[Any], *, what: str = "table",
         letter, so that numeric ids are not confused with counts in sentences).
         Numeric cells are not compared: counts could equal numeric ids.
     """
-    wanted = {str(i).strip() for i in ids if i is not None and not _is_missing(i)}
-    wanted.discard("")
+    found = ids if isinstance(ids, IdentifierSet) else IdentifierSet(ids)
     problems: list[str] = []
     if isinstance(table, pd.DataFrame):
         for col in table.columns:
@@ -1349,18 +1418,10 @@ def check_no_identifiers(table: Any, ids: Iterable[Any], *, what: str = "table",
         if draw:
             table.draw_without_rendering()
         items = ((t.get_text(), "figure text") for t in table.findobj(Text) if t.get_text())
-    tokens = sorted((i for i in wanted if len(i) >= 2 and re.search(r"[A-Za-z]", i)),
-                    key=len, reverse=True)
-    pattern = re.compile(r"(?<![0-9A-Za-z])(" + "|".join(re.escape(t) for t in tokens)
-                         + r")(?![0-9A-Za-z])") if tokens else None
     for text, where in items:
-        s = text.strip()
-        hit = s if s in wanted else None
-        if hit is None and pattern is not None:
-            m = pattern.search(text)
-            hit = m.group(1) if m else None
+        hit = found.find(text)
         if hit is not None:
-            problems.append(f"participant id {hit!r} appears in {where}")
+            problems.append(f"participant id {hit!r} appears in {_location(where)}")
         if len(problems) >= 10:
             break
     if problems:

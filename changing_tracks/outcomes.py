@@ -78,6 +78,13 @@ def _require(frame: object, columns: Sequence[str], what: str) -> None:
 
 
 def _as_text(series: pd.Series) -> pd.Series:
+    """The values as Python strings (object dtype), missing values as None."""
+    dtype = series.dtype
+    if (isinstance(dtype, pd.StringDtype) or (
+            isinstance(dtype, pd.CategoricalDtype)
+            and isinstance(dtype.categories.dtype, pd.StringDtype))) \
+            and not series.isna().any():
+        return series.astype(object)  # already text, nothing missing: no per-value work
     return series.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
 
 

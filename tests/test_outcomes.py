@@ -340,3 +340,20 @@ def test_publishing_the_sample_outcome_tables(sample_dir):
     one = change[change["service"] == "essex"]
     assert one.attrs["suppress"] == change.attrs["suppress"]
     report.publish(one)
+
+
+def test_as_text_fast_path_equals_value_by_value():
+    """Text columns without missing values skip the per-value conversion; same result."""
+    from changing_tracks.outcomes import _as_text
+
+    def by_value(series):
+        return series.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+
+    for series in (pd.Series(["a", "b"], dtype="str", name="x", index=[3, 1]),
+                   pd.Series(["a", "b"], dtype="string"),
+                   pd.Series(["a", None], dtype="str"), pd.Series(["a", pd.NA], dtype="string"),
+                   pd.Series(["a", "c", "a"], dtype="category"),
+                   pd.Series([], dtype="str"), pd.Series([1, None], dtype="Int64")):
+        fast, slow = _as_text(series), by_value(series)
+        pd.testing.assert_series_equal(fast, slow)
+        assert [type(v) for v in fast] == [type(v) for v in slow]

@@ -40,6 +40,7 @@ another table -- unless the caller names it ``unpublished``.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as _dt
 import html
 import io
@@ -55,8 +56,8 @@ import numpy as np
 import pandas as pd
 
 from ..contracts import programme_year_of
-from ..disclosure import (DisclosurePolicy, check_no_identifiers, figure_groups, round_half_up,
-                          suppress, suppression_mask)
+from ..disclosure import (DisclosurePolicy, IdentifierSet, check_no_identifiers, figure_groups,
+                          round_half_up, suppress, suppression_mask)
 from ..loaders import SOURCE_COLUMNS, Dataset, load_data
 
 __all__ = [
@@ -508,6 +509,9 @@ class Report:
     @property
     def services(self) -> list[str]:
         """Services with participants, wellbeing or outcomes data in the report's year."""
+        return self.cached("services", self._services)
+
+    def _services(self) -> list[str]:
         present: set[str] = set()
         for name in ("participants", "wellbeing", "outcome_ratings"):
             frame = getattr(self.data, name)
@@ -519,6 +523,9 @@ class Report:
         """Services active in the report's year: with participants, wellbeing, outcome
         ratings or tutors in it (alphabetical ids). Audit ratings and stage placements
         are shown for these services only."""
+        return self.cached("active services", self._active_services)
+
+    def _active_services(self) -> list[str]:
         present = set(self.services)
         tutors = self.data.tutors
         present |= set(tutors.loc[tutors["year"] == self.year, "service"].dropna().astype(str))
@@ -559,6 +566,10 @@ class Report:
             cut-off, the services and how many undated records were kept.
             Other tables are returned whole.
         """
+        return self.cached("table", lambda: self._table(name, all_services, all_years),
+                           key=(name, bool(all_services), bool(all_years)))
+
+    def _table(self, name: str, all_services: bool, all_years: bool) -> pd.DataFrame:
         frame = getattr(self.data, name)
         settings = None
         if name in _YEARLY:
@@ -608,6 +619,28 @@ class Report:
     def has(self, name: str, *, all_services: bool = False) -> bool:
         """Whether the report has any rows of a table."""
         return not self.table(name, all_services=all_services).empty
+
+    def cached(self, name: str, compute: Callable[[], Any], *, key: Any = None,
+               policy: bool = False) -> Any:
+        """An analysis result worked out once per report, returned as a fresh copy.
+
+        Several sections of a report rest on the same tables and analyses (the
+        year's participants, the audit change, the wellbeing scores ...); each
+        is computed once and kept on this report object, so nothing is shared
+        between reports. The result is keyed by ``name``, ``key`` (the
+        arguments that matter), the year, service and analysis settings, and
+        the data object; with ``policy`` also the disclosure policy (results
+        quoting counts in words). Tables are returned as copies (and dicts,
+        lists and tuples of them copied), so a caller changing what it gets
+        cannot change what the next section sees.
+        """
+        cache = self.__dict__.setdefault("_cache", {})
+        full = (name, key, self.year, self.service, repr(sorted(self.analysis.items())),
+                repr(self.policy) if policy else None)
+        hit = cache.get(full)
+        if hit is None or hit[0] is not self.data:
+            hit = cache[full] = (self.data, compute())
+        return _fresh(hit[1])
 
     # ---------------------------------------------------------------- output
     def setting(self, key: str) -> Any:
@@ -695,7 +728,8 @@ class Report:
         if unknown:
             raise ValueError(f"disclosure spec: unknown options {unknown}; expected some of "
                              f"{list(_SPEC_KEYS)}")
-        clean = table.drop(columns=[c for c in ("participant", *SOURCE_COLUMNS) if c in table])
+        dropped = [c for c in ("participant", *SOURCE_COLUMNS) if c in table]
+        clean = table.drop(columns=dropped) if dropped else table.copy(deep=False)
         clean.attrs = {}
         if columns is not None:
             missing = [c for c in columns if c not in clean]
@@ -784,18 +818,23 @@ class Report:
                 display = suppress(part, self.policy, people=people, **chosen)
                 shown.append(display)
                 masks.append(suppression_mask(display, self.policy))
-        display = pd.concat(shown).loc[table.index]
-        mask = pd.concat(masks).loc[table.index]
+        if len(parts) == 1 and table.index.is_unique:
+            display, mask = shown[0], masks[0]  # already in the table's order
+        else:
+            display = pd.concat(shown).loc[table.index]
+            mask = pd.concat(masks).loc[table.index]
         out = table.copy()
         rounding = bool(self.policy.rounding_base and self.policy.rounding_base > 1)
         counts = set(_count_columns(source, chosen)) if rounding else set()
+        dtypes = dict(zip(out.columns, out.dtypes)) if out.columns.is_unique else None
         for column in out.columns:
+            dtype = dtypes[column] if dtypes is not None else out[column]
             if column not in mask:  # not published: numbers left out
-                if pd.api.types.is_bool_dtype(out[column]):
+                if pd.api.types.is_bool_dtype(dtype):
                     continue
-                if pd.api.types.is_integer_dtype(out[column]):
+                if pd.api.types.is_integer_dtype(dtype):
                     out[column] = pd.array([pd.NA] * len(out), dtype="Int64")
-                elif pd.api.types.is_numeric_dtype(out[column]):
+                elif pd.api.types.is_numeric_dtype(dtype):
                     out[column] = np.nan
                 continue
             hidden = mask[column].to_numpy(dtype=bool)
@@ -806,12 +845,10 @@ class Report:
                 continue
             if not hidden.any():
                 continue
-            if pd.api.types.is_integer_dtype(out[column]):
-                out[column] = out[column].astype("Int64")
-                out.loc[hidden, column] = pd.NA
-            elif pd.api.types.is_numeric_dtype(out[column]):
-                out[column] = out[column].astype("float64")
-                out.loc[hidden, column] = np.nan
+            if pd.api.types.is_integer_dtype(dtype):
+                out[column] = out[column].astype("Int64").mask(hidden)
+            elif pd.api.types.is_numeric_dtype(dtype):
+                out[column] = out[column].astype("float64").mask(hidden)
             else:
                 out.loc[hidden, column] = None
         return out
@@ -857,11 +894,30 @@ class Report:
         return Published(shown, "How this report was made", "Checksums are SHA-256 of each "
                          "data file, so a reader can tell whether two reports used the same data.")
 
-    def _ids(self) -> pd.Series:
-        return self.data.participants["participant"].dropna()
+    def _ids(self) -> IdentifierSet:
+        """The data's participant ids, prepared once for every table and figure checked."""
+        cache = self.__dict__.setdefault("_cache", {})
+        hit = cache.get("ids")
+        if hit is None or hit[0] is not self.data:
+            hit = cache["ids"] = (self.data, IdentifierSet(
+                self.data.participants["participant"].dropna()))
+        return hit[1]
 
     def _refuse_ids(self, table: pd.DataFrame) -> None:
         check_no_identifiers(table, self._ids())
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a cached result for a caller to use as its own (see :meth:`Report.cached`)."""
+    if isinstance(value, pd.DataFrame):
+        return value.copy()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_fresh(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return copy.deepcopy(value)
 
 
 #: Resolution of report figures (dots per inch).

@@ -208,21 +208,14 @@ _GROUP_LABELS = {"fsm": "FSM / Pupil Premium", "sen": "SEN (support or EHC plan)
 
 def _cached(report: Report, name: str, compute: Callable[[], Any], *,
             policy: bool = False) -> Any:
-    """An analysis result computed once per report (year, data and analysis settings).
+    """An analysis result computed once per report (:meth:`Report.cached`).
 
     Several sections (and the HEARD summary) need the same audit change, wellbeing
     pairs or representation table; they are kept on the report object itself, so
-    nothing is shared between reports. Results are returned as copies. With
-    ``policy`` the result depends on the disclosure policy too (text quoting
-    counts), so a changed policy computes it again.
+    nothing is shared between reports. With ``policy`` the result depends on the
+    disclosure policy too (text quoting counts), so a changed policy computes it again.
     """
-    cache = report.__dict__.setdefault("_programme_cache", {})
-    key = (name, report.year, repr(sorted(report.analysis.items())),
-           repr(report.policy) if policy else None)
-    if key not in cache or cache[key][0] is not report.data:
-        cache[key] = (report.data, compute())
-    value = cache[key][1]
-    return value.copy() if isinstance(value, pd.DataFrame) else value
+    return report.cached(f"programme {name}", compute, policy=policy)
 
 
 def _opt(report: Report, key: str) -> Any:
@@ -578,12 +571,21 @@ def engagement(report: Report) -> Parts | Note:
 
 
 def _progression(report: Report) -> tuple[pd.DataFrame, dict[str, Any]]:
-    table = _participation.progression(report.table("participants"), by=("service", "year"))
-    return table, declared_spec(table)
+    """Progression per service and its spec, once per report (engagement and the HEARD summary)."""
+    def compute() -> tuple[pd.DataFrame, dict[str, Any]]:
+        table = _participation.progression(report.table("participants"),
+                                           by=("service", "year"))
+        return table, declared_spec(table)
+    return _cached(report, "progression", compute)
 
 
 def _equity_tables(report: Report) -> list[tuple[str, pd.DataFrame, dict[str, Any]]]:
-    """Equity gaps of all services together, one (measure, table, spec) per measure."""
+    """Equity gaps of all services together, one (measure, table, spec) per measure
+    (worked out once per report: the equity section and the HEARD summary)."""
+    return _cached(report, "equity tables", lambda: _equity_gaps(report))
+
+
+def _equity_gaps(report: Report) -> list[tuple[str, pd.DataFrame, dict[str, Any]]]:
     gaps = _participation.equity_gaps(report.table("participants"), None, by=("year",),
                                       pooled=False)
     gaps = gaps.assign(service=POOLED)
@@ -915,12 +917,17 @@ def early_stages(report: Report) -> Parts | Note:
     return Parts([note, published])
 
 
+def _stage_journey(report: Report, stages: pd.DataFrame) -> pd.DataFrame:
+    """Each service's stage journey (``stages`` is the report's stages table), once per report."""
+    return _cached(report, "stage journey", lambda: _workforce.stage_journey(stages))
+
+
 def stage_journey(report: Report) -> Parts | Note:
     """Each service's move between its baseline and follow-up placements, per area."""
     stages = report.table("stages")
     if stages.empty:
         return report.no_data("stages of inclusion self-placements")
-    journey = _workforce.stage_journey(stages)
+    journey = _stage_journey(report, stages)
     summary = _workforce.journey_summary(journey)
     both = summary[summary["area"] != _workforce.ALL_AREAS]["n"]
     if int(both.sum()) == 0:
@@ -1008,14 +1015,26 @@ def _workforce_data(report: Report) -> tuple[pd.DataFrame, pd.DataFrame] | None:
 
 def _cpd_participation(data: tuple[pd.DataFrame, pd.DataFrame], report: Report
                        ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    table = _workforce.cpd_participation(*data, year=report.year)
-    return table, _workforce_spec(table, "participation")
+    """CPD participation and its spec (``data`` is :func:`_workforce_data` of the report)."""
+    def compute() -> tuple[pd.DataFrame, dict[str, Any]]:
+        table = _workforce.cpd_participation(*data, year=report.year)
+        return table, _workforce_spec(table, "participation")
+    return _cached(report, "cpd participation", compute)
 
 
 def _regularity(data: tuple[pd.DataFrame, pd.DataFrame], report: Report
                 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    table = _workforce.reflective_regularity(*data, year=report.year)
-    return table, _workforce_spec(table, "regularity")
+    """Reflective regularity and its spec (``data`` is :func:`_workforce_data` of the report)."""
+    def compute() -> tuple[pd.DataFrame, dict[str, Any]]:
+        table = _workforce.reflective_regularity(*data, year=report.year)
+        return table, _workforce_spec(table, "regularity")
+    return _cached(report, "reflective regularity", compute)
+
+
+def _cpd_summary(report: Report, data: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    """CPD by service and topic (``data`` is :func:`_workforce_data` of the report)."""
+    return _cached(report, "cpd summary", lambda: _workforce.cpd_summary(*data,
+                                                                         year=report.year))
 
 
 def cpd_participation_table(report: Report) -> Published | Note:
@@ -1064,7 +1083,7 @@ def cpd_heatmap(report: Report, value: str = "hours_per_tutor") -> ShownFigure |
     data = _workforce_data(report)
     if data is None:
         return report.no_data("tutor or CPD records")
-    table = _workforce.cpd_summary(*data, year=report.year)
+    table = _cpd_summary(report, data)
     display = report.masked(table, _workforce_spec(table, "summary"), people="tutors")
     return report.plot(lambda d: _workforce.plot_cpd_heatmap(d, value=value, year=report.year),
                        _relabel(report, table, short=True),
@@ -1077,7 +1096,7 @@ def cpd_topics(report: Report) -> Published | Note:
     data = _workforce_data(report)
     if data is None:
         return report.no_data("tutor or CPD records")
-    table = _workforce.cpd_summary(*data, year=report.year)
+    table = _cpd_summary(report, data)
     pooled = table[table["service"] == POOLED]
     if pooled.empty:
         pooled = table
@@ -1127,7 +1146,12 @@ def _in_year(report: Report, day: pd.Timestamp) -> bool:
 
 
 def _diversity(report: Report) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Workforce diversity rows of all services together (or of the one service)."""
+    """Workforce diversity rows of all services together (or of the one service), once
+    per report (the workforce section and the HEARD summary)."""
+    return _cached(report, "diversity", lambda: _diversity_rows(report))
+
+
+def _diversity_rows(report: Report) -> tuple[pd.DataFrame, dict[str, Any]]:
     people = report.table("participants")
     table = _workforce.workforce_diversity(
         report.table("tutors"), people if len(people) else None, report.table("benchmarks"),
@@ -1138,11 +1162,20 @@ def _diversity(report: Report) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def _genre_shares(report: Report) -> tuple[pd.DataFrame, dict[str, Any]]:
-    shares = _workforce.genre_shares(report.table("tutors"), year=report.year,
-                                     kinds=("genres",))
-    spec = _workforce_spec(shares, "shares")
-    pooled = shares[shares["service"] == POOLED]
-    return (pooled if len(pooled) else shares), spec
+    """Genre shares of all services together and their spec, once per report."""
+    def compute() -> tuple[pd.DataFrame, dict[str, Any]]:
+        shares = _workforce.genre_shares(report.table("tutors"), year=report.year,
+                                         kinds=("genres",))
+        spec = _workforce_spec(shares, "shares")
+        pooled = shares[shares["service"] == POOLED]
+        return (pooled if len(pooled) else shares), spec
+    return _cached(report, "genre shares", compute)
+
+
+def _genre_breadth(report: Report, tutors: pd.DataFrame) -> pd.DataFrame:
+    """Genre breadth per service (``tutors`` is the report's tutors table), once per report."""
+    return _cached(report, "genre breadth", lambda: _workforce.genre_breadth(
+        tutors, year=report.year, kinds=("genres",)))
 
 
 def workforce_diversity(report: Report) -> Parts | Note:
@@ -1181,7 +1214,7 @@ def genres(report: Report) -> Parts | Note:
     tutors = report.table("tutors")
     if tutors.empty or "genres" not in tutors.columns or tutors["genres"].isna().all():
         return report.no_data("genres taught by tutors")
-    breadth = _workforce.genre_breadth(tutors, year=report.year, kinds=("genres",))
+    breadth = _genre_breadth(report, tutors)
     pooled, shares_spec = _genre_shares(report)
     out = Parts()
     out.append(_publish(report, breadth, {
@@ -1228,7 +1261,8 @@ def _scale_words(report: Report) -> str:
 
 
 def _attrition(report: Report, scored: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Attrition per service and its disclosure spec.
+    """Attrition per service and its disclosure spec, once per report (``scored`` is
+    :func:`_scored` of the report).
 
     Published with the columns of :data:`_ATTRITION` only: the counts of young
     people with any questionnaire (``n``, named ``unpublished``) and with a
@@ -1236,8 +1270,11 @@ def _attrition(report: Report, scored: pd.DataFrame) -> tuple[pd.DataFrame, dict
     them out of the suppression (otherwise their small values would force
     hiding the numbers that matter).
     """
-    table = _wellbeing.attrition(scored, scale=_opt(report, "wellbeing_scale"), by="service")
-    return table, declared_spec(table)
+    def compute() -> tuple[pd.DataFrame, dict[str, Any]]:
+        table = _wellbeing.attrition(scored, scale=_opt(report, "wellbeing_scale"),
+                                     by="service")
+        return table, declared_spec(table)
+    return _cached(report, "attrition", compute)
 
 
 #: The attrition table's columns and headings (table and sentences hide the same cells).
@@ -1674,10 +1711,24 @@ def outcomes_distribution(report: Report) -> Parts | Note:
     return out
 
 
-def _outcomes_change(data: tuple[pd.DataFrame, pd.DataFrame]
+def _outcomes_change(report: Report, data: tuple[pd.DataFrame, pd.DataFrame]
                      ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    table = _outcomes.change(*data, by=("service", "domain"))
-    return table, declared_spec(table)
+    """Outcome change per service and domain and its spec (``data`` is
+    :func:`_outcomes_data` of the report), once per report."""
+    def compute() -> tuple[pd.DataFrame, dict[str, Any]]:
+        table = _outcomes.change(*data, by=("service", "domain"))
+        return table, declared_spec(table)
+    return _cached(report, "outcomes change", compute)
+
+
+def _service_coverage(report: Report, data: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    """Outcome domain coverage per service (``data`` is :func:`_outcomes_data` of the
+    report), once per report (the coverage section and the HEARD summary)."""
+    def compute() -> pd.DataFrame:
+        people = report.table("participants")
+        return _outcomes.coverage(*data, people if len(people) else None, by=("service",),
+                                  threshold=_opt(report, "outcomes_gap_threshold"))
+    return _cached(report, "service coverage", compute)
 
 
 def outcomes_change(report: Report) -> Parts | Note:
@@ -1689,7 +1740,7 @@ def outcomes_change(report: Report) -> Parts | Note:
     data = _outcomes_data(report)
     if data is None:
         return report.no_data("tutor-rated outcomes")
-    table, spec = _outcomes_change(data)
+    table, spec = _outcomes_change(report, data)
     out = Parts()
     out.append(_publish(report, table, {
         "service": "Music service", "domain": "Domain", "n_compared": "Young people compared",
@@ -1751,9 +1802,7 @@ def outcomes_coverage(report: Report) -> Parts | Note:
     data = _outcomes_data(report)
     if data is None:
         return report.no_data("tutor-rated outcomes")
-    people = report.table("participants")
-    table = _outcomes.coverage(*data, people if len(people) else None, by=("service",),
-                               threshold=_opt(report, "outcomes_gap_threshold"))
+    table = _service_coverage(report, data)
     summary = domain_coverage_summary(table)
     names = _names(report, short=True)
     all_three = int(summary["all_rated"].sum())
@@ -1790,13 +1839,10 @@ def _ev_holistic(report: Report) -> tuple[str, str]:
     data = _outcomes_data(report)
     if data is None:
         return _NONE, f"No tutor-rated outcomes are recorded for {report.year}."
-    people = report.table("participants")
-    summary = domain_coverage_summary(_outcomes.coverage(
-        *data, people if len(people) else None, by=("service",),
-        threshold=_opt(report, "outcomes_gap_threshold")))
+    summary = domain_coverage_summary(_service_coverage(report, data))
     k, s = int(summary["all_rated"].sum()), len(summary)
     gaps = int((summary["n_gaps"] > 0).sum())
-    table, spec = _outcomes_change(data)
+    table, spec = _outcomes_change(report, data)
     where = {"service": POOLED} if (table["service"] == POOLED).any() else {}
     rows = _display_rows(report, table, spec, **where)
     parts = []
@@ -1968,7 +2014,7 @@ def _ev_diverse(report: Report) -> tuple[str, str]:
     few = int(((pooled["n_with"] > 0) & report.policy.is_sensitive(pooled["n_with"])).sum())
     text += (f"; {few} {'genre is' if few == 1 else 'genres are'} taught by fewer than "
              f"{report.policy.threshold} tutors." if few else ".")
-    breadth = _workforce.genre_breadth(tutors, year=report.year, kinds=("genres",))
+    breadth = _genre_breadth(report, tutors)
     services = breadth[(breadth["service"] != POOLED) & breadth["evenness"].notna()
                        & ~report.policy.is_sensitive(breadth["n"])]
     if len(services) > 1:
@@ -2057,7 +2103,7 @@ def _ev_core(report: Report) -> tuple[str, str]:
     sentences = []
     stages = report.table("stages")
     if len(stages):
-        summary = _workforce.journey_summary(_workforce.stage_journey(stages))
+        summary = _workforce.journey_summary(_stage_journey(report, stages))
         overall = summary[summary["area"] == _workforce.ALL_AREAS]
         if len(overall) and int(overall["n"].iloc[0]):
             o = overall.iloc[0]

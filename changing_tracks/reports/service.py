@@ -351,11 +351,10 @@ def reach_by(report: Report, by: str = "activity") -> Published | Note:
 
 
 def _representation(report: Report) -> pd.DataFrame:
-    people = report.table("participants")
-    table = _participation.representation(people, report.table("benchmarks"),
-                                          report.table("services"), year=report.year,
-                                          pooled=False)
-    return table
+    """The service's representation table (worked out once per report: table and figure)."""
+    return report.cached("service representation", lambda: _participation.representation(
+        report.table("participants"), report.table("benchmarks"), report.table("services"),
+        year=report.year, pooled=False))
 
 
 def _representation_spec(table: pd.DataFrame, ethnicity: bool) -> dict:
@@ -474,6 +473,11 @@ def _rates(report: Report) -> pd.DataFrame | Note:
 
 
 def _attendance_summary(report: Report) -> pd.DataFrame | Note:
+    """Attendance by activity and overall (worked out once per report: table and figure)."""
+    return report.cached("service attendance summary", lambda: _attendance_by_activity(report))
+
+
+def _attendance_by_activity(report: Report) -> pd.DataFrame | Note:
     rates = _rates(report)
     if isinstance(rates, Note):
         return rates
@@ -574,7 +578,12 @@ def progression_table(report: Report) -> Published | Note:
 
 def _equity(report: Report) -> pd.DataFrame | Note:
     """Equity gaps of the service's year; ``attrs["suppress_by_measure"]`` has each
-    measure's disclosure spec (as :func:`changing_tracks.participation.equity_gaps` sets it)."""
+    measure's disclosure spec (as :func:`changing_tracks.participation.equity_gaps` sets it).
+    Worked out once per report (tables and figure)."""
+    return report.cached("service equity", lambda: _equity_gaps(report))
+
+
+def _equity_gaps(report: Report) -> pd.DataFrame | Note:
     people = report.table("participants")
     if people.empty:
         return report.no_data("participants")
@@ -671,6 +680,12 @@ def _audit_options(report: Report) -> dict:
             "not_applicable": report.setting("audit_not_applicable")}
 
 
+def _audit_change(report: Report, ratings: pd.DataFrame) -> pd.DataFrame:
+    """:func:`changing_tracks.audit.change` of the service (once per report: table and figure)."""
+    return report.cached("service audit change", lambda: _audit.change(
+        ratings, report.table("audit_statements"), **_audit_options(report)))
+
+
 def audit_completion(report: Report) -> Published | Parts | Note:
     """When the service completed each audit wave, and the follow-up against its deadline."""
     ratings = report.table("audit_ratings")
@@ -705,7 +720,7 @@ def audit_scores(report: Report) -> Published | Note:
     ratings = report.table("audit_ratings")
     if ratings.empty:
         return report.no_data("ED&I audit ratings")
-    table = _audit.change(ratings, report.table("audit_statements"), **_audit_options(report))
+    table = _audit_change(report, ratings)
     table["section_label"] = np.where(table["section"] == "Total", "Total",
                                       table["section"].astype(str) + ". "
                                       + table["section_title"].astype(str))
@@ -733,7 +748,7 @@ def audit_figure(report: Report) -> ShownFigure | Note:
     ratings = report.table("audit_ratings")
     if ratings.empty:
         return report.no_data("ED&I audit ratings")
-    table = _audit.change(ratings, report.table("audit_statements"), **_audit_options(report))
+    table = _audit_change(report, ratings)
     table["service"] = report.service_name
     return report.figure(_audit.plot_dumbbell(table),
                          alt=f"Audit scores at baseline and follow-up, {report.service_name}")
@@ -829,7 +844,7 @@ def _journey(report: Report) -> pd.DataFrame | None:
     stages = report.table("stages")
     if stages.empty:
         return None
-    return _workforce.stage_journey(stages)
+    return report.cached("service stage journey", lambda: _workforce.stage_journey(stages))
 
 
 def stages_table(report: Report) -> Published | Note:
@@ -963,6 +978,10 @@ def _diversity(report: Report) -> pd.DataFrame | None:
     tutors = report.table("tutors")
     if tutors.empty:
         return None
+    return report.cached("service diversity", lambda: _diversity_table(report, tutors))
+
+
+def _diversity_table(report: Report, tutors: pd.DataFrame) -> pd.DataFrame:
     table = _workforce.workforce_diversity(tutors, report.table("participants"),
                                            report.table("benchmarks"), report.table("services"),
                                            year=report.year, pooled=False)
@@ -1066,8 +1085,8 @@ def _scored(report: Report) -> pd.DataFrame | None:
     responses = report.table("wellbeing")
     if responses.empty:
         return None
-    return _wellbeing.score(responses,
-                            allow_missing=int(report.setting("wellbeing_allow_missing")))
+    return report.cached("service wellbeing scores", lambda: _wellbeing.score(
+        responses, allow_missing=int(report.setting("wellbeing_allow_missing"))))
 
 
 def _no_wellbeing(report: Report) -> Note:
@@ -1084,8 +1103,19 @@ def _change_options(report: Report) -> dict:
 
 
 def _change(report: Report, scored: pd.DataFrame) -> pd.DataFrame:
-    table = _wellbeing.change_by(scored, by="service", **_change_options(report))
-    return table[table["service"] != POOLED].reset_index(drop=True)
+    """The service's wellbeing change (``scored`` is :func:`_scored` of the report)."""
+    def compute() -> pd.DataFrame:
+        table = _wellbeing.change_by(scored, by="service", **_change_options(report))
+        return table[table["service"] != POOLED].reset_index(drop=True)
+    return report.cached("service wellbeing change", compute)
+
+
+def _attrition(report: Report, scored: pd.DataFrame, scale: str) -> pd.DataFrame:
+    """The service's wellbeing attrition (``scored`` is :func:`_scored` of the report)."""
+    def compute() -> pd.DataFrame:
+        attrition = _wellbeing.attrition(scored, scale=scale)
+        return attrition[attrition["service"] != POOLED]
+    return report.cached("service wellbeing attrition", compute, key=scale)
 
 
 def wellbeing_summary(report: Report) -> Parts | Note:
@@ -1152,8 +1182,7 @@ def wellbeing_attrition(report: Report) -> Parts | Note:
     if scored is None:
         return _no_wellbeing(report)
     scale = _scale(report)
-    attrition = _wellbeing.attrition(scored, scale=scale)
-    attrition = attrition[attrition["service"] != POOLED].reset_index(drop=True)
+    attrition = _attrition(report, scored, scale).reset_index(drop=True)
     if attrition.empty:
         return Note(f"No {scale} scores could be computed from the questionnaires "
                     f"of {report.service_name} in {report.year}.")
@@ -1321,8 +1350,7 @@ def wellbeing_caveats(report: Report) -> Parts | Note:
                           "younger respondent"
                           + (f" ({count_text(unknown_age, policy)} had no age recorded)."
                              if unknown_age else ".")))
-    attrition = _wellbeing.attrition(scored, scale=scale)
-    attrition = attrition[attrition["service"] != POOLED]
+    attrition = _attrition(report, scored, scale)
     dates = pd.to_datetime(scored["date"], errors="coerce")
     year_start, year_end = year_dates(report.year)
     if year_start <= LOCKDOWN <= year_end and len(attrition):
@@ -1369,7 +1397,8 @@ def _distribution(report: Report) -> pd.DataFrame | None:
     ratings, indicators = _ratings(report)
     if ratings.empty:
         return None
-    return _outcomes.distribution(ratings, indicators, by=("domain", "wave"))
+    return report.cached("service outcomes distribution", lambda: _outcomes.distribution(
+        ratings, indicators, by=("domain", "wave")))
 
 
 _DISTRIBUTION_SPEC = {
@@ -1415,8 +1444,8 @@ def _outcome_change(report: Report) -> pd.DataFrame | None:
     ratings, indicators = _ratings(report)
     if ratings.empty:
         return None
-    table = _outcomes.change(ratings, indicators, by=("service", "domain"), pooled=False)
-    return table
+    return report.cached("service outcomes change", lambda: _outcomes.change(
+        ratings, indicators, by=("service", "domain"), pooled=False))
 
 
 def outcomes_change_table(report: Report) -> Published | Note:
