@@ -215,13 +215,7 @@ def _years(series: pd.Series, dtype: str = "string") -> tuple[pd.Series, np.ndar
     """Canonical programme years ("2019-20") and their start years, via the distinct values.
     Years already canonical in text of the wanted type (as loaded) are kept as they are,
     not rebuilt row by row."""
-    codes, uniques = _factorize(series)
-    if (codes < 0).any():
-        raise ValueError("participants has rows with no programme year (column 'year')")
-    canon = [contracts.programme_year(u) for u in uniques]
-    bad = [u for u, c in zip(uniques, canon) if c is None]
-    if bad:
-        raise ValueError(f"year must be a programme year such as '2019-20'; found {bad[:5]}")
+    codes, uniques, canon = _year_codes(series)
     start = np.array([int(c[:4]) for c in canon], dtype=np.int64)
     wanted = pd.array(canon, dtype=dtype)
     if canon == list(uniques) and series.dtype == wanted.dtype \
@@ -235,6 +229,13 @@ def _years(series: pd.Series, dtype: str = "string") -> tuple[pd.Series, np.ndar
 
 def _start_years(series: pd.Series) -> np.ndarray:
     """Start year of each row's programme year (checked as :func:`_years` checks them)."""
+    codes, _, canon = _year_codes(series)
+    return np.array([int(c[:4]) for c in canon], dtype=np.int64)[codes]
+
+
+def _year_codes(series: pd.Series) -> tuple[np.ndarray, list, list[str]]:
+    """Codes of the distinct years, the years as written and as canonical programme years;
+    ValueError for a missing or unreadable year."""
     codes, uniques = _factorize(series)
     if (codes < 0).any():
         raise ValueError("participants has rows with no programme year (column 'year')")
@@ -242,7 +243,7 @@ def _start_years(series: pd.Series) -> np.ndarray:
     bad = [u for u, c in zip(uniques, canon) if c is None]
     if bad:
         raise ValueError(f"year must be a programme year such as '2019-20'; found {bad[:5]}")
-    return np.array([int(c[:4]) for c in canon], dtype=np.int64)[codes]
+    return codes, uniques, canon
 
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, list]:
