@@ -92,3 +92,15 @@ def row_where(frame, **keys):
         mask &= (frame[k] == v).to_numpy()
     assert mask.sum() == 1, (keys, mask.sum())
     return frame[mask].iloc[0]
+
+
+def arrow_text(values, chunks: int = 1):
+    """Text as loaded (pandas' Arrow strings), split into ``chunks`` Arrow chunks."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    arr = pa.array(values, pa.large_string())
+    cut = np.linspace(0, len(arr), chunks + 1).astype(int)
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(
+        [arr[a:b] for a, b in zip(cut[:-1], cut[1:])], pa.large_string())))

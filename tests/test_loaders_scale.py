@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from changing_tracks import loaders, sample
-from changing_tracks.contracts import TABLES, WEMWBS_ITEMS
+from changing_tracks.contracts import SWEMWBS_ITEMS, TABLES, WEMWBS_ITEMS
 from changing_tracks.loaders import _Codes
 from changing_tracks.validation import ProblemLog
 
@@ -312,3 +312,112 @@ def test_key_check_by_sorting_finds_every_repeat():
         True, True, False, True, True, False, False, False]
     ordered = np.array([1, 4, 9, 10 ** 12], dtype=np.int64)
     assert not loaders._duplicated(ordered, 2 * 10 ** 12, np.zeros(4, bool)).any()
+
+
+def _register_folder(folder, parts=1, line_break=False):
+    """Participants, questionnaires and a register with padded, blank and unknown ids, the
+    register in ``parts`` files (one with a quoted line break, read by pandas, if asked)."""
+    folder.mkdir()
+    _services(folder)
+    (folder / "participants.csv").write_text(PARTICIPANTS + "".join(
+        f"P{i},essex,2019-20,whole class ensemble teaching,primary school,5,female,white,yes,"
+        f"none,no,no,no,2019-09-10,,continuing,\n" for i in range(40)))
+    (folder / "wellbeing.csv").write_text(
+        "response,participant,service,year,wave,date,instrument,age,"
+        + ",".join(SWEMWBS_ITEMS) + "\n"
+        + "".join(f"R{i},{p},essex,2019-20,baseline,2019-09-20,SWEMWBS,12,3,3,3,3,3,3,3\n"
+                  for i, p in enumerate(["W9", " P3", "A2", "W8", "P1"])))
+    ids = [" A2", "P5 ", "Z1", "P5", "", "A1", "P7", "  ", "Z2", "A2", "P30", "Z1"] * 6 + [
+        f"P{i}" for i in range(39, -1, -1)]
+    days = pd.date_range("2019-10-01", periods=len(ids)).strftime("%Y-%m-%d")
+    rows = [f"{p},{day},yes\n" for p, day in zip(ids, days)]
+    register = folder / "attendance"
+    register.mkdir()
+    size = -(-len(rows) // parts)
+    for k in range(parts):
+        chunk = rows[k * size:(k + 1) * size]
+        if line_break and k == parts - 1:
+            first, rest = chunk[0].split(",", 1)  # an id ending in a quoted line break
+            chunk[0] = '"' + first + '\n",' + rest
+        (register / f"part{k}.csv").write_text("participant,session_date,attended\n"
+                                               + "".join(chunk))
+
+
+@pytest.mark.parametrize("parts, line_break", [(1, False), (3, False), (3, True)])
+def test_register_ids_hashed_with_the_participants_equal_unifying_them_first(
+        tmp_path, monkeypatch, parts, line_break):
+    """The register's ids, kept as the reader's block dictionaries and hashed once with the
+    other tables' ids, give the same tables (categories in the same order, same codes,
+    same problems) as making the register's categorical first, whatever the blocks."""
+    _register_folder(tmp_path / "data", parts, line_break)
+    monkeypatch.setattr(loaders, "_CSV_BLOCK", 200)  # many blocks, each with its dictionary
+    with pytest.raises(loaders.DataValidationError) as fast:
+        loaders.load_data(tmp_path / "data")
+    fixed = tmp_path / "fixed"
+    _register_folder(fixed, parts, line_break)
+    for part in (fixed / "attendance").iterdir():  # drop the rows with unknown ids
+        part.write_text("".join(line for line in part.read_text().splitlines(keepends=True)
+                                if not line.startswith(("Z", "  ,", " ,", ","))))
+    data = loaders.load_data(fixed)
+    monkeypatch.setattr(loaders, "_id_headers", lambda names, table: set())  # not deferred
+    with pytest.raises(loaders.DataValidationError) as plain:
+        loaders.load_data(tmp_path / "data")
+    pd.testing.assert_frame_equal(fast.value.problems, plain.value.problems)
+    reference = loaders.load_data(fixed)
+    for name in ("participants", "wellbeing", "attendance"):
+        a, b = getattr(data, name), getattr(reference, name)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+        for column in a.columns:
+            assert repr(a[column].dtype) == repr(b[column].dtype), column
+    pd.testing.assert_frame_equal(data.warnings, reference.warnings)
+    register = data.attendance["participant"]
+    assert register.cat.categories is data.participants["participant"].cat.categories
+    assert register.cat.categories.tolist()[:3] == ["A1", "A2", "P0"]
+    assert register.cat.codes.dtype == reference.attendance["participant"].cat.codes.dtype
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_register_loaded_alone_or_without_participants_is_its_own_categorical(
+        tmp_path, monkeypatch, parts):
+    """Without participants to hash them with, the register's ids are made a categorical of
+    its own ids (in order of first appearance), as when they were never deferred."""
+    _register_folder(tmp_path / "data", parts)
+    (tmp_path / "data" / "participants.csv").unlink()
+    (tmp_path / "data" / "wellbeing.csv").unlink()
+    for part in (tmp_path / "data" / "attendance").iterdir():  # blank ids are errors
+        part.write_text("".join(line for line in part.read_text().splitlines(keepends=True)
+                                if not line.startswith(("  ,", ","))))
+    monkeypatch.setattr(loaders, "_CSV_BLOCK", 200)
+    fast = loaders.load_data(tmp_path / "data").attendance
+    alone = loaders.load_attendance(tmp_path / "data" / "attendance")
+    monkeypatch.setattr(loaders, "_id_headers", lambda names, table: set())
+    plain = loaders.load_data(tmp_path / "data").attendance
+    for frame in (fast, alone):
+        pd.testing.assert_frame_equal(frame.drop(columns="source_file"),
+                                      plain.drop(columns="source_file"), check_exact=True)
+        assert frame["participant"].cat.categories.dtype == pd.StringDtype("pyarrow")
+    assert fast["participant"].cat.categories.tolist()[:4] == ["A2", "P5", "Z1", "A1"]
+    assert fast["participant"].notna().all()
+
+
+def test_integer_cells_parse_to_the_same_values_as_pandas_take():
+    """Whole numbers built by numpy from each distinct text equal pandas' masked take."""
+    col = next(c for c in TABLES["participants"].columns if c.name == "year_group")
+    cells = pd.Series(["5", " ", "", "13", "x", "5", "6.0", "-1", "6"],
+                      dtype="string[pyarrow]").str.strip().astype("category")
+    values, bad = loaders._convert(col, cells)
+    assert values.dtype == "Int64"
+    expected = pd.array([5, pd.NA, pd.NA, 13, pd.NA, 5, 6, pd.NA, 6], dtype="Int64")
+    parsed = [loaders._parse_unique(col, t) for t in cells.astype(str)]
+    assert values.tolist() == list(expected) or values.equals(pd.Series(expected))
+    assert bad.tolist() == [not ok for _, ok in parsed]
+
+
+def test_register_with_no_rows_is_an_empty_categorical(tmp_path):
+    _services(tmp_path)
+    (tmp_path / "participants.csv").write_text(PARTICIPANTS)
+    (tmp_path / "attendance.csv").write_text("participant,session_date,attended\n")
+    register = loaders.load_data(tmp_path).attendance["participant"]
+    assert len(register) == 0
+    assert isinstance(register.dtype, pd.CategoricalDtype)
+    assert register.cat.categories.dtype == pd.StringDtype("pyarrow")

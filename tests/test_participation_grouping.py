@@ -7,17 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
+from .conftest import arrow_text
+
 from changing_tracks import participation as P
-
-
-def _text(values: np.ndarray, chunks: int = 1) -> pd.Series:
-    arr = pa.array(values, pa.large_string())
-    cut = np.linspace(0, len(arr), chunks + 1).astype(int)
-    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(
-        [arr[a:b] for a, b in zip(cut[:-1], cut[1:])], pa.large_string())))
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -30,8 +24,8 @@ def test_group_ids_number_groups_as_pandas_does(seed):
         service = np.sort(service)
     service[rng.random(n) < 0.05] = None
     year[rng.random(n) < 0.05] = None
-    frame = pd.DataFrame({"service": _text(service, 1 + seed % 3),
-                          "year": _text(year, 1 + seed % 2)})
+    frame = pd.DataFrame({"service": arrow_text(service, 1 + seed % 3),
+                          "year": arrow_text(year, 1 + seed % 2)})
     for by in (["service"], ["service", "year"], ["year", "service"]):
         expected = frame.groupby(by, dropna=False, observed=True, sort=False).ngroup()
         gid, first = P._group_ids(frame, by)
@@ -62,7 +56,7 @@ def test_first_appearance_of_keys_changing_at_most_rows(size):
 
 
 def test_arrow_codes_and_distinct_values_match_pandas():
-    s = _text(np.array(["b", None, "a", "b", None], dtype=object), 2)
+    s = arrow_text(np.array(["b", None, "a", "b", None], dtype=object), 2)
     codes, uniques = P._factorize(s)
     expected, exp_uniques = pd.factorize(s)
     np.testing.assert_array_equal(codes, expected)

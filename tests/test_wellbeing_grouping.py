@@ -6,18 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
+
+from .conftest import arrow_text
 
 from changing_tracks import wellbeing as W
 from changing_tracks.contracts import SWEMWBS_ITEMS, WEMWBS_ITEMS
-
-
-def _text(values, chunks: int = 1) -> pd.Series:
-    arr = pa.array(values, pa.large_string())
-    cut = np.linspace(0, len(arr), chunks + 1).astype(int)
-    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(
-        [arr[a:b] for a, b in zip(cut[:-1], cut[1:])], pa.large_string())))
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -28,7 +22,7 @@ def test_sorted_group_ids_as_pandas(seed):
     for name, k in (("service", 4), ("year", 3), ("participant", 1 + seed * 20)):
         v = rng.integers(0, k, n).astype(str).astype(object)
         v[rng.random(n) < 0.05] = None
-        cols[name] = _text(v, 1 + seed % 3)
+        cols[name] = arrow_text(v, 1 + seed % 3)
     frame = pd.DataFrame(cols)
     expected = frame.groupby(list(frame.columns), dropna=False, sort=True).ngroup()
     np.testing.assert_array_equal(W._sorted_group_ids(frame), expected.to_numpy())
@@ -40,7 +34,7 @@ def test_sorted_group_ids_of_other_columns_go_to_pandas():
     np.testing.assert_array_equal(W._sorted_group_ids(frame), expected.to_numpy())
 
 
-def test_repeated_text_as_spread_text():
+def test_repeated_text_as_spreadarrow_text():
     a, b = W._repeated_str("x y", 4), W._as_str(np.full(4, "x y", dtype=object))
     pd.testing.assert_extension_array_equal(a, b)
     assert len(W._repeated_str("x", 0)) == 0
