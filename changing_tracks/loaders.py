@@ -138,11 +138,13 @@ def _read_csv_arrow(path: Path, display: str, table: Table | None) -> _Raw | Non
 
     names = _header_names(path)
     coded = _coded_headers(names, table)
+    ids = _id_headers(names, table)
     types = {name: pa.dictionary(pa.int32(), pa.string()) if name in coded else pa.string()
              for name in names}
     try:
         data = pa_csv.read_csv(
-            path, parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
+            path, read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK),
+            parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
                 column_types=types))
@@ -158,7 +160,12 @@ def _read_csv_arrow(path: Path, display: str, table: Table | None) -> _Raw | Non
     blank = np.ones(n, dtype=bool)
     for i in range(len(pending)):
         column, pending[i] = pending[i], None
-        if pa.types.is_dictionary(column.type):
+        if names[i] in ids and column.num_chunks:
+            converted = _deferred_ids(column)
+            if converted is None:  # a quoted line break: row numbers uncertain
+                return None
+            series, is_blank = converted
+        elif pa.types.is_dictionary(column.type):
             converted = _stripped_categorical(column)
             if converted is None:  # a quoted line break: row numbers uncertain
                 return None
@@ -178,8 +185,80 @@ def _read_csv_arrow(path: Path, display: str, table: Table | None) -> _Raw | Non
     if not columns:
         blank[:] = False
     if blank.any():
+        frame = _materialise_ids(frame)  # categorical before dropping rows, as ever
         frame, rows = frame.loc[~blank].reset_index(drop=True), rows[~blank]
     return _Raw(frame, rows, display, None, 1)
+
+
+def _deferred_ids(column) -> tuple[pd.Series, np.ndarray] | None:
+    """Identifiers read as an Arrow dictionary column, kept as read (one dictionary per
+    block of the file) rather than made a categorical at once: :func:`load_data` hashes the
+    blocks' dictionaries together with the participants' ids (``_share_codes``), and
+    unifying them first would hash millions of ids once more. The mask of blank cells;
+    None if a text holds a line break."""
+    import pyarrow.compute as pc
+
+    blank = []
+    for chunk in column.chunks:
+        if _has_line_break(chunk.dictionary):
+            return None
+        empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(chunk.dictionary)), 0) \
+            .to_numpy(zero_copy_only=False)
+        blank.append(empty[chunk.indices.to_numpy(zero_copy_only=False)])
+    return pd.Series(pd.arrays.ArrowExtensionArray(column), copy=False), np.concatenate(blank)
+
+
+def _is_deferred(cells: pd.Series) -> bool:
+    """Whether a column holds identifiers as read by :func:`_deferred_ids`."""
+    import pyarrow as pa
+
+    return isinstance(cells.dtype, pd.ArrowDtype) and pa.types.is_dictionary(
+        cells.dtype.pyarrow_dtype)
+
+
+def _materialise_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with any deferred identifiers made the categorical of stripped texts that
+    :func:`_stripped_categorical` gives (replaced in place; the frame is returned)."""
+    for name in frame.columns:
+        if _is_deferred(frame[name]):
+            frame[name] = _stripped_categorical(frame[name].array._pa_array)[0]
+    return frame
+
+
+def _deferred_texts(cells: pd.Series) -> tuple[object, np.ndarray]:
+    """Deferred identifiers' dictionaries (one per block), stripped and concatenated, less
+    blanks (an Arrow array), and the position there of each dictionary entry (-1 = blank).
+    Hashing the array numbers the distinct ids in order of first appearance in the column,
+    as unifying the dictionaries does."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pc.utf8_trim_whitespace(pa.chunked_array(
+        [c.dictionary for c in cells.array._pa_array.chunks], pa.string()))
+    keep = pc.not_equal(texts, "")
+    kept = pc.filter(texts, keep)
+    keep = keep.to_numpy(zero_copy_only=False) if len(texts) else np.zeros(0, dtype=bool)
+    entry = np.full(len(keep), -1, dtype=_wide_code_dtype(len(keep)))
+    entry[keep] = np.arange(int(keep.sum()), dtype=entry.dtype)
+    return kept, entry
+
+
+def _deferred_rows(cells: pd.Series, entry_codes: np.ndarray) -> np.ndarray:
+    """Each row's code (or other value), from those of the entries of its block's dictionary
+    (the blocks' dictionaries concatenated, as in :func:`_deferred_texts`)."""
+    codes = np.empty(len(cells), dtype=entry_codes.dtype)
+    at = start = 0
+    for chunk in cells.array._pa_array.chunks:
+        indices = chunk.indices.to_numpy(zero_copy_only=False)
+        codes[at:at + len(indices)] = entry_codes[start:start + len(chunk.dictionary)][indices]
+        at += len(indices)
+        start += len(chunk.dictionary)
+    return codes
+
+
+#: Bytes of CSV read at a time (Arrow's default is 1 MiB): larger blocks mean fewer, larger
+#: dictionaries per coded column, so less work to unify them, at a few blocks' memory.
+_CSV_BLOCK = 16 << 20
 
 
 def _has_line_break(column) -> bool:
@@ -263,6 +342,15 @@ def _header_names(path: Path) -> list[str]:
     with path.open("rb") as fh:
         first = fh.readline().decode("utf-8-sig")
     return next(csv.reader([first]), [])
+
+
+def _id_headers(names: list[str], table: Table | None) -> set[str]:
+    """Headers of the table's identifiers loaded as categoricals (``CATEGORICAL_COLUMNS``)."""
+    if table is None:
+        return set()
+    columns = _columns_by_spelling(table)
+    return {name for name in names if (col := columns.get(normalise_header(name))) is not None
+            and (table.name, col.name) in CATEGORICAL_COLUMNS}
 
 
 def _coded_headers(names: list[str], table: Table | None) -> set[str]:
@@ -460,6 +548,10 @@ def _convert(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
         typed = pd.array(values, dtype="Float64")
     else:
         typed = pd.array(values, dtype=_DTYPES[col.kind])
+    if isinstance(typed, pd.arrays.IntegerArray):  # by numpy: pandas' take is 10x slower
+        data = np.append(typed.to_numpy(dtype=np.int64, na_value=0), 0)
+        missing = np.append(typed.isna(), True)
+        return pd.Series(pd.arrays.IntegerArray(data[codes], missing[codes])), ~ok[codes]
     series = pd.Series(typed.take(codes, allow_fill=True))
     if col.kind in ("number", "share"):
         series = series.astype("float64")
@@ -482,6 +574,8 @@ def _blank_mask(raw: pd.Series) -> np.ndarray:
         categories = raw.cat.categories
         blank = np.append(np.asarray(categories == "", dtype=bool), True)
         return blank[raw.cat.codes.to_numpy()]  # a code of -1 takes the appended True
+    if _is_deferred(raw):
+        return _deferred_rows(raw, _deferred_texts(raw)[1] < 0)
     return (raw == "").to_numpy(dtype=bool, na_value=True)
 
 
@@ -545,7 +639,10 @@ def _check_identifiers(headers: list[str], raw: _Raw, log: ProblemLog, allow: bo
                     expected="pseudonymous data without names, contact details or dates of birth")
 
 
-def _typed_table(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: bool) -> pd.DataFrame:
+def _typed_table(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: bool,
+                 defer_ids: bool = False) -> pd.DataFrame:
+    """The table's typed columns from a sheet's cells, problems logged. With ``defer_ids``
+    identifiers read as Arrow dictionaries stay so (see :func:`_deferred_ids`)."""
     found = _match_headers(raw, table, log, allow_identifiers)
     n = len(raw.frame)
     out: dict[str, pd.Series] = {}
@@ -564,7 +661,9 @@ def _typed_table(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: bo
             out[col.name] = values
             out["status"] = status
         elif (table.name, col.name) in CATEGORICAL_COLUMNS:
-            out[col.name], bad = _id_categorical(cells), np.zeros(n, dtype=bool)
+            out[col.name] = cells if defer_ids and _is_deferred(cells) else \
+                _categorical_ids(cells)
+            bad = np.zeros(n, dtype=bool)
         else:
             values, bad = _convert(col, cells)
             out[col.name] = values
@@ -606,6 +705,13 @@ def _id_categorical(cells: pd.Series) -> pd.Series:
     return pd.Series(_categorical(codes, texts), copy=False)
 
 
+def _categorical_ids(cells: pd.Series) -> pd.Series:
+    """Identifiers (deferred or not) as the categorical :func:`_id_categorical` gives."""
+    if _is_deferred(cells):
+        cells = _stripped_categorical(cells.array._pa_array)[0]
+    return _id_categorical(cells)
+
+
 def _constant_category(value: str | None, n: int) -> pd.Series:
     """``n`` copies of one file or sheet name (or missing) as a categorical: one byte a row."""
     categories = pd.Index([] if value is None else [value], dtype=object)
@@ -617,7 +723,22 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Rows of several files as one table; the source columns stay categorical."""
     if len(parts) == 1:
         return parts[0]
-    frame = pd.concat(parts, ignore_index=True)
+    deferred = [name for name in parts[0].columns if any(_is_deferred(p[name]) for p in parts)]
+    if deferred and not all(_is_deferred(p[name]) for p in parts for name in deferred):
+        parts = [p.assign(**{name: _categorical_ids(p[name]) for name in deferred
+                             if _is_deferred(p[name])}) for p in parts]
+        deferred = []
+    if deferred:  # one column of all the files' blocks, dictionaries in file order
+        import pyarrow as pa
+
+        order = list(parts[0].columns)
+        frame = pd.concat([p.drop(columns=deferred) for p in parts], ignore_index=True)
+        for name in deferred:
+            frame.insert(order.index(name), name, pd.Series(pd.arrays.ArrowExtensionArray(
+                pa.chunked_array([c for p in parts for c in p[name].array._pa_array.chunks],
+                                 parts[0][name].dtype.pyarrow_dtype)), copy=False))
+    else:
+        frame = pd.concat(parts, ignore_index=True)
     for name in parts[0].columns:
         if all(isinstance(p[name].dtype, pd.CategoricalDtype) for p in parts):
             frame[name] = pd.Series(union_categoricals(
@@ -684,6 +805,8 @@ class _Codes:
     def __init__(self, frame: pd.DataFrame):
         self.frame = frame
         self._done: dict[str, tuple[np.ndarray, object]] = {}
+        #: pandas categories made from shared codes' distinct values, for reuse
+        self.categories: dict[str, pd.Index] = {}
 
     def __call__(self, name: str) -> tuple[np.ndarray, object]:
         """(codes, distinct values) of one column."""
@@ -715,11 +838,17 @@ def _share_codes(tables: list[_Codes], name: str) -> None:
         if table.frame.empty or name not in table.frame or name in table._done:
             continue
         column = table.frame[name]
+        if _is_deferred(column):  # its blocks' distinct ids (see _deferred_ids)
+            kept, entry = _deferred_texts(column)
+            parts.append((table, column, len(kept), entry))
+            arrays += kept.cast(pa.large_string()).chunks
+            del kept
+            continue
         values = column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) \
             else column
         if not isinstance(values.array, pd.arrays.ArrowStringArray):
             continue
-        parts.append((table, column, len(values)))
+        parts.append((table, column, len(values), None))
         arrays += values.array._pa_array.cast(pa.large_string()).chunks
     if len(parts) < 2:
         return
@@ -730,10 +859,12 @@ def _share_codes(tables: list[_Codes], name: str) -> None:
                             for c in encoded.chunks]).astype(dtype, copy=False)
     del encoded, arrays
     at = 0
-    for table, column, n in parts:
+    for table, column, n, entry in parts:
         own = codes[at:at + n]
         at += n
-        if isinstance(column.dtype, pd.CategoricalDtype):  # the categories' codes, per row
+        if entry is not None:  # codes of the dictionaries' entries, then per row
+            own = _deferred_rows(column, np.append(own, -1).astype(dtype)[entry])
+        elif isinstance(column.dtype, pd.CategoricalDtype):  # the categories' codes, per row
             own = np.append(own, -1).astype(dtype)[column.cat.codes.to_numpy()]  # -1 → -1
         table._done[name] = (own, distinct)
 
@@ -873,7 +1004,7 @@ def _first_position(keys: np.ndarray, valid: np.ndarray, size: int,
 
 
 def _read_table_files(path: Path, table: Table, log: ProblemLog, *, root: Path | None,
-                      allow_identifiers: bool) -> pd.DataFrame:
+                      allow_identifiers: bool, defer_ids: bool = False) -> pd.DataFrame:
     parts = []
     for file in _data_files(path):
         display = _display(file, root)
@@ -882,7 +1013,7 @@ def _read_table_files(path: Path, table: Table, log: ProblemLog, *, root: Path |
         else:
             raw = _read_csv(file, display, table)
         if raw is not None:
-            parts.append(_typed_table(raw, table, log, allow_identifiers))
+            parts.append(_typed_table(raw, table, log, allow_identifiers, defer_ids))
             del raw
     if not parts:
         return _empty_frame(table)
@@ -1385,7 +1516,8 @@ def load_data(directory: str | Path = "data/sample", *, allow_identifiers: bool 
             continue
         files += _data_files(path)
         reader = _read_audit if name == "audit_ratings" else \
-            (lambda p, lg, **kw: _read_table_files(p, table, lg, **kw))
+            (lambda p, lg, **kw: _read_table_files(p, table, lg, defer_ids=name == "attendance",
+                                                   **kw))
         frames[name] = reader(path, log, root=directory, allow_identifiers=allow_identifiers)
     coded = _validate_together(frames, log)
     problems = log.frame()
@@ -1409,13 +1541,32 @@ def _shared_participant_ids(frames: dict[str, pd.DataFrame], coded: dict[str, _C
     if frames["participants"].empty:
         return
     codes, distinct = coded["participants"]("participant")
-    categories = _text_index(distinct)
+    register = coded["attendance"]._done.get("participant")
+    made = coded["attendance"].categories.get("participant")  # by _register_ids
+    categories = made if made is not None else _text_index(distinct)
     frames["participants"]["participant"] = pd.Series(
         _categorical(codes, categories), index=frames["participants"].index, copy=False)
-    register = coded["attendance"]._done.get("participant")
-    if register is not None and register[1] is distinct:  # encoded together (_share_codes)
+    if made is None and register is not None and register[1] is distinct:  # encoded together
         frames["attendance"]["participant"] = pd.Series(
             _categorical(register[0], categories), index=frames["attendance"].index, copy=False)
+
+
+def _register_ids(frames: dict[str, pd.DataFrame], coded: dict[str, _Codes]) -> None:
+    """The register's participant ids, deferred by the reader (``_deferred_ids``), as a
+    categorical: of the ids of all tables when they were encoded together (``_share_codes``;
+    the participants' ids later take the same categories), otherwise of its own ids."""
+    register = frames["attendance"]
+    if "participant" not in register or not _is_deferred(register["participant"]):
+        return
+    done = coded["attendance"]._done.get("participant")
+    if done is not None and not frames["participants"].empty \
+            and done[1] is coded["participants"]("participant")[1]:
+        categories = _text_index(done[1])
+        coded["attendance"].categories["participant"] = categories
+        register["participant"] = pd.Series(_categorical(done[0], categories),
+                                            index=register.index, copy=False)
+    else:
+        register["participant"] = _categorical_ids(register["participant"])
 
 
 def _validate_together(frames: dict[str, pd.DataFrame], log: ProblemLog) -> dict[str, _Codes]:
@@ -1428,6 +1579,7 @@ def _validate_together(frames: dict[str, pd.DataFrame], log: ProblemLog) -> dict
     if not frames["participants"].empty:
         _share_codes([coded[name] for name in ("participants", "wellbeing", "outcome_ratings",
                                                "attendance")], "participant")
+    _register_ids(frames, coded)
     _check_wellbeing(frames["wellbeing"], log, coded["wellbeing"])
     _check_participants(frames["participants"], log)
     _check_reference(frames["audit_ratings"], "statement", frames["audit_statements"],
