@@ -190,3 +190,10 @@ def test_suppression_mask_marks_hidden_cells_only():
     assert mask.dtypes.eq(bool).all()
     assert mask.to_numpy().tolist() == [[False, True, True], [False, True, True],
                                         [False, False, False]]
+
+
+def test_participant_ids_prepared_once_per_report_and_data(report, sample_data):
+    ids = report._ids()
+    assert report._ids() is ids  # kept, not copied: nothing changes it
+    report.data = dataclasses.replace(sample_data)
+    assert report._ids() is not ids

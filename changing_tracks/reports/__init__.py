@@ -621,7 +621,7 @@ class Report:
         return not self.table(name, all_services=all_services).empty
 
     def cached(self, name: str, compute: Callable[[], Any], *, key: Any = None,
-               policy: bool = False) -> Any:
+               policy: bool = False, copy: bool = True) -> Any:
         """An analysis result worked out once per report, returned as a fresh copy.
 
         Several sections of a report rest on the same tables and analyses (the
@@ -632,7 +632,8 @@ class Report:
         the data object; with ``policy`` also the disclosure policy (results
         quoting counts in words). Tables are returned as copies (and dicts,
         lists and tuples of them copied), so a caller changing what it gets
-        cannot change what the next section sees.
+        cannot change what the next section sees. ``copy=False`` returns the
+        kept object itself, for results no caller changes (such as prepared ids).
         """
         cache = self.__dict__.setdefault("_cache", {})
         full = (name, key, self.year, self.service, repr(sorted(self.analysis.items())),
@@ -640,7 +641,7 @@ class Report:
         hit = cache.get(full)
         if hit is None or hit[0] is not self.data:
             hit = cache[full] = (self.data, compute())
-        return _fresh(hit[1])
+        return _fresh(hit[1]) if copy else hit[1]
 
     # ---------------------------------------------------------------- output
     def setting(self, key: str) -> Any:
@@ -896,12 +897,8 @@ class Report:
 
     def _ids(self) -> IdentifierSet:
         """The data's participant ids, prepared once for every table and figure checked."""
-        cache = self.__dict__.setdefault("_cache", {})
-        hit = cache.get("ids")
-        if hit is None or hit[0] is not self.data:
-            hit = cache["ids"] = (self.data, IdentifierSet(
-                self.data.participants["participant"].dropna()))
-        return hit[1]
+        return self.cached("participant ids", lambda: IdentifierSet(
+            self.data.participants["participant"].dropna()), copy=False)
 
     def _refuse_ids(self, table: pd.DataFrame) -> None:
         check_no_identifiers(table, self._ids())
