@@ -384,14 +384,14 @@ def _provisioner_class():
             return self.connection_info
 
         async def wait(self) -> int | None:
-            ret = 0
-            if isinstance(self.process, _ForkedKernel):
-                while self.process.poll() is None:
-                    await asyncio.sleep(0.02)
-                ret = self.process.returncode
-                self.process = None
-                return ret
-            return await super().wait()
+            """As LocalProvisioner's, polling every 20 ms rather than 100 ms: each report
+            waits for its kernel to exit, and a forked kernel exits at once."""
+            if not isinstance(self.process, _ForkedKernel):
+                return await super().wait()
+            while self.process.poll() is None:
+                await asyncio.sleep(0.02)
+            ret, self.process = self.process.returncode, None
+            return ret
 
     return FactoryProvisioner
 
