@@ -50,6 +50,7 @@ from matplotlib.ticker import PercentFormatter
 from scipy import stats as _st
 
 from . import contracts
+from ._arrow_text import text_codes
 from .stats import clopper_pearson_ci, wilson_ci
 
 __all__ = [
@@ -259,24 +260,11 @@ def _factorize(series: pd.Series) -> tuple[np.ndarray, list]:
 def _arrow_codes(series: pd.Series) -> tuple[np.ndarray, list] | None:
     """(codes, distinct texts) of an Arrow-backed text column, numbered by first appearance,
     -1 = missing; None for any other column."""
-    arr = series.array
-    data = getattr(arr, "_pa_array", None)
-    if not isinstance(arr, pd.arrays.ArrowStringArray) or data is None:
+    coded = text_codes(series)
+    if coded is None:
         return None
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
-        return None
-    encoded = pc.dictionary_encode(data)
-    codes = np.empty(len(series), dtype=np.int32)  # Arrow's own index type
-    at = 0
-    for chunk in encoded.chunks:  # one memo table: the chunks' codes agree
-        indices = chunk.indices if chunk.null_count == 0 else pc.fill_null(chunk.indices, -1)
-        codes[at:at + len(chunk)] = indices.to_numpy(zero_copy_only=False)
-        at += len(chunk)
-    distinct = encoded.chunks[-1].dictionary.to_pylist() if encoded.num_chunks else []
-    return codes, distinct
+    codes, distinct = coded
+    return codes, distinct.to_pylist()
 
 
 def _datetimes(series: pd.Series, name: str) -> np.ndarray:

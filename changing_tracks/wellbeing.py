@@ -66,6 +66,7 @@ from matplotlib.figure import Figure
 from scipy import optimize
 from scipy import stats as _st
 
+from changing_tracks._arrow_text import text_codes
 from changing_tracks.contracts import SWEMWBS_ITEMS, WAVES, WEMWBS_ITEMS
 from changing_tracks.stats import adjust_p, wilson_ci
 
@@ -941,25 +942,15 @@ def _sorted_group_ids(frame: pd.DataFrame) -> np.ndarray:
     sort=True).ngroup()``. Arrow text columns are coded by Arrow (hash, then sort only the
     distinct texts) and the codes combined as integers: much quicker than pandas on a
     million questionnaires; other columns go to pandas."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     ranks = []
     for name in frame.columns:
-        arr = frame[name].array
-        data = getattr(arr, "_pa_array", None)
-        if not isinstance(arr, pd.arrays.ArrowStringArray) or data is None or not (
-                pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+        coded = text_codes(frame[name])
+        if coded is None:
             return frame.groupby(list(frame.columns), dropna=False,
                                  sort=True).ngroup().to_numpy()
-        encoded = pc.dictionary_encode(data)
-        codes = np.empty(len(frame), dtype=np.int64)
-        at = 0
-        for chunk in encoded.chunks:  # one memo table: the chunks' codes agree
-            codes[at:at + len(chunk)] = pc.fill_null(chunk.indices, -1).to_numpy(
-                zero_copy_only=False)
-            at += len(chunk)
-        distinct = encoded.chunks[-1].dictionary if encoded.num_chunks else pa.array([], pa.string())
+        codes, distinct = coded
         rank = np.empty(len(distinct) + 1, dtype=np.int64)
         rank[pc.sort_indices(distinct).to_numpy(zero_copy_only=False)] = np.arange(len(distinct))
         rank[-1] = len(distinct)  # missing (code -1) sorts last
