@@ -381,19 +381,24 @@ def _sheet_rows(ws) -> list[tuple]:
     return [tuple(r) for r in ws.iter_rows(values_only=True)]
 
 
-def _raw_from_rows(rows: list[tuple], header_index: int, display: str, sheet: str | None) -> _Raw:
+def _raw_from_rows(rows: list[tuple], header_index: int, display: str, sheet: str | None,
+                   constants: dict[str, str] | None = None) -> _Raw:
+    """The cells under a sheet's header row as text, blank rows dropped. ``constants`` are
+    columns added with the same text in every row, unless the sheet has a column so named."""
     header = [_cell_text(v) for v in rows[header_index]]
     width = len(header)
     while width and header[width - 1] == "":
         width -= 1
     header = header[:width]
+    names = [h if h else f"(column {i + 1})" for i, h in enumerate(header)]
+    added = {k: v for k, v in (constants or {}).items() if k not in names}
     body, numbers = [], []
     for offset, row in enumerate(rows[header_index + 1:], start=header_index + 2):
         cells = [_cell_text(v) for v in row[:width]] + [""] * max(0, width - len(row))
         if any(cells):
-            body.append(cells)
+            body.append(cells + list(added.values()) if added else cells)
             numbers.append(offset)
-    names = [h if h else f"(column {i + 1})" for i, h in enumerate(header)]
+    names += list(added)
     frame = pd.DataFrame(body, columns=names, dtype=object) if body else \
         pd.DataFrame(columns=names, dtype=object)
     return _Raw(frame, np.asarray(numbers, dtype=np.int64), display, sheet, header_index + 1)
@@ -644,47 +649,131 @@ def _typed_table(raw: _Raw, table: Table, log: ProblemLog, allow_identifiers: bo
     """The table's typed columns from a sheet's cells, problems logged. With ``defer_ids``
     identifiers read as Arrow dictionaries stay so (see :func:`_deferred_ids`)."""
     found = _match_headers(raw, table, log, allow_identifiers)
-    n = len(raw.frame)
-    out: dict[str, pd.Series] = {}
-    for col in table.columns:
-        header = found.get(col.name)
-        if col.name in out:  # e.g. the audit status, derived with the rating
-            continue
-        if header is None:
-            out[col.name] = _empty_column(col, n)
-            continue
-        cells = raw.frame[header]
-        if cells.dtype == object:  # Excel cells, already text
-            cells = cells.astype("string[pyarrow]")
-        if col.kind == "rating":
-            values, status, bad = _audit_ratings(cells)
-            out[col.name] = values
-            out["status"] = status
-        elif (table.name, col.name) in CATEGORICAL_COLUMNS:
-            out[col.name] = cells if defer_ids and _is_deferred(cells) else \
-                _categorical_ids(cells)
-            bad = np.zeros(n, dtype=bool)
-        else:
-            values, bad = _convert(col, cells)
-            out[col.name] = values
-        if bad.any():
-            log.add_rows(pd.DataFrame({"source_file": raw.file, "source_sheet": raw.sheet,
-                                       "source_row": raw.rows[bad],
-                                       "value": cells[bad].to_numpy(dtype=object)}),
-                         message=f"'{col.name}' cannot be read", column=header,
-                         expected=col.expected(), value_column="value")
-        if not col.nullable and col.kind != "rating":
-            blank = _blank_mask(cells)
-            if blank.any():
+    typed = _typed_sheets([(raw, found)], table, defer_ids)
+    typed.log_sheet(0, log)
+    return typed.frame
+
+
+@dataclass
+class _CellProblems:
+    """A column's unreadable and blank cells (masks over the rows of :class:`_Typed`; no
+    ``blank`` when blanks are allowed), and its header in each sheet (None: not read there)."""
+
+    column: Column
+    headers: list[str | None]
+    cells: pd.Series
+    bad: np.ndarray
+    blank: np.ndarray | None
+
+
+@dataclass
+class _Typed:
+    """Typed rows of several sheets, one after the other, and the problems in their cells."""
+
+    frame: pd.DataFrame
+    sheets: list[_Raw]
+    starts: np.ndarray  # each sheet's first row in ``frame``, then the number of rows
+    problems: list[_CellProblems]
+
+    def log_sheet(self, i: int, log: ProblemLog) -> None:
+        """Log the problems in sheet ``i``'s cells, column by column, as a user reads them."""
+        raw = self.sheets[i]
+        rows = slice(None) if len(self.sheets) == 1 else slice(self.starts[i], self.starts[i + 1])
+        for p in self.problems:
+            header = p.headers[i]
+            if header is None:
+                continue
+            if (bad := p.bad[rows]).any():
+                values = p.cells.iloc[rows][bad].to_numpy(dtype=object)
+                log.add_rows(pd.DataFrame({"source_file": raw.file, "source_sheet": raw.sheet,
+                                           "source_row": raw.rows[bad], "value": values}),
+                             message=f"'{p.column.name}' cannot be read", column=header,
+                             expected=p.column.expected(), value_column="value")
+            if p.blank is not None and (blank := p.blank[rows]).any():
                 log.add_rows(pd.DataFrame({"source_file": raw.file, "source_sheet": raw.sheet,
                                            "source_row": raw.rows[blank]}),
-                             message=f"'{col.name}' is blank", column=header,
-                             expected=col.expected())
+                             message=f"'{p.column.name}' is blank", column=header,
+                             expected=p.column.expected())
+
+
+def _typed_sheets(sheets: list[tuple[_Raw, dict[str, str]]], table: Table,
+                  defer_ids: bool = False) -> _Typed:
+    """The table's typed columns from sheets whose headers are matched (contract column →
+    header, see :func:`_match_headers`), the sheets' rows one after the other as
+    :func:`_concat` would join them one by one. Each column is converted once for all the
+    sheets (pandas costs milliseconds a call, however few the rows); a sheet without the
+    column gives it blank. Problems are only collected: :meth:`_Typed.log_sheet` logs them."""
+    raws = [raw for raw, _ in sheets]
+    sizes = [len(raw.frame) for raw in raws]
+    n = sum(sizes)
+    starts = np.cumsum([0] + sizes)
+    out: dict[str, pd.Series] = {}
+    derived: dict[str, list[bool]] = {}  # column → sheets where another column gave it
+    problems = []
+    for col in table.columns:
+        done = derived.get(col.name, [False] * len(sheets))
+        if all(done):  # e.g. the audit status, derived with the rating
+            continue
+        headers = [None if d else found.get(col.name) for (_, found), d in zip(sheets, done)]
+        if all(h is None for h in headers):
+            values = _empty_column(col, n)
+            cells = bad = None
+        else:
+            cells = _sheet_cells(raws, headers)
+            bad = np.zeros(n, dtype=bool)
+            if col.kind == "rating":
+                values, out["status"], bad = _audit_ratings(cells)
+                derived["status"] = [h is not None for h in headers]
+            elif (table.name, col.name) in CATEGORICAL_COLUMNS:
+                values = cells if defer_ids and _is_deferred(cells) else _categorical_ids(cells)
+            else:
+                values, bad = _convert(col, cells)
+        if any(done):  # derived in some sheets only: read from the others
+            values = values.where(~np.repeat(done, sizes), out[col.name])
+        out[col.name] = values
+        if cells is not None:
+            blank = _blank_mask(cells) if not col.nullable and col.kind != "rating" else None
+            if bad.any() or (blank is not None and blank.any()):
+                problems.append(_CellProblems(col, headers, cells, bad, blank))
     columns = {c.name: out[c.name] for c in table.columns}
-    columns["source_file"] = _constant_category(raw.file, n)
-    columns["source_sheet"] = _constant_category(raw.sheet, n)
-    columns["source_row"] = pd.Series(raw.rows, copy=False)
-    return pd.DataFrame(columns, copy=False)  # the columns are new: no need to copy them
+    columns["source_file"] = _source_category([raw.file for raw in raws], sizes)
+    columns["source_sheet"] = _source_category([raw.sheet for raw in raws], sizes)
+    columns["source_row"] = pd.Series(raws[0].rows if len(raws) == 1 else
+                                      np.concatenate([raw.rows for raw in raws]), copy=False)
+    frame = pd.DataFrame(columns, copy=False)  # the columns are new: no need to copy them
+    return _Typed(frame, raws, starts, problems)
+
+
+def _sheet_cells(raws: list[_Raw], headers: list[str | None]) -> pd.Series:
+    """One column's cells in every sheet (``headers[i]`` in sheet ``i``; blank where None)."""
+    if len(raws) == 1:
+        cells = _first_column(raws[0].frame, headers[0])
+        return cells.astype("string[pyarrow]") if cells.dtype == object else cells  # Excel text
+    parts = [np.full(len(raw.frame), "", dtype=object) if header is None
+             else _first_column(raw.frame, header).to_numpy(dtype=object)
+             for raw, header in zip(raws, headers)]
+    return pd.Series(np.concatenate(parts), dtype="string[pyarrow]")
+
+
+def _first_column(frame: pd.DataFrame, header: str) -> pd.Series:
+    """The column headed ``header``; the first of them where a sheet repeats a header (that
+    is logged as two columns read as one, so the data are refused anyway)."""
+    return frame.iloc[:, list(frame.columns).index(header)]
+
+
+def _source_category(values: list[str | None], sizes: list[int]) -> pd.Series:
+    """Each sheet's file or sheet name repeated for its rows, as a categorical: the categories
+    :func:`_concat` gives when joining the sheets one by one."""
+    if len(values) == 1:
+        return _constant_category(values[0], sizes[0])
+    # the categories (and their type) of uniting the sheets' categoricals depend only on the
+    # distinct names, in order: unite one empty categorical of each, then give each row a code
+    union = union_categoricals([_constant_category(v, 0).array for v in dict.fromkeys(values)],
+                               ignore_order=True)
+    position = {v: i for i, v in enumerate(union.categories)}
+    codes = np.repeat(np.array([position.get(v, -1) for v in values], dtype=union.codes.dtype),
+                      sizes)
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=union.dtype), copy=False)
 
 
 def _id_categorical(cells: pd.Series) -> pd.Series:
@@ -1043,8 +1132,30 @@ _DETAIL_KEYS = {
 }
 
 
-def _read_audit_workbook(path: Path, display: str, log: ProblemLog,
-                         allow_identifiers: bool) -> pd.DataFrame:
+@dataclass
+class _Section:
+    """A section sheet of an audit workbook, read as text with its headers matched."""
+
+    number: int
+    log: ProblemLog  # problems with the sheet's header, logged when its cells are
+    raw: _Raw | None = None  # None: no header row
+    found: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Workbook:
+    """An audit workbook's details and section sheets, before the typed conversion."""
+
+    display: str
+    details: dict
+    totals: dict
+    summary_name: str | None
+    sections: list[_Section]
+
+
+def _audit_workbook_sheets(path: Path, display: str, allow_identifiers: bool) -> _Workbook:
+    """A workbook's section sheets as text, their headers matched; the service, wave, rater
+    and date, unless a sheet has such a column, from the summary sheet (or the file name)."""
     from openpyxl import load_workbook
 
     table = TABLES["audit_ratings"]
@@ -1055,48 +1166,83 @@ def _read_audit_workbook(path: Path, display: str, log: ProblemLog,
         wb.close()
     details, totals, summary_name = _workbook_details(sheets)
     _fill_details_from_name(details, path)
-    parts = []
+    sections = []
     spellings = {s for c in table.columns for s in c.header_spellings} | {"statement"}
     for name, rows in sheets.items():
         match = _SECTION_SHEET.search(name)
         if not match:
             continue
+        section = _Section(int(match.group(1)), ProblemLog())
+        sections.append(section)
         index = _find_header(rows, spellings)
         if index is None:
-            log.add("no header row with Ref / Statement / Rating columns", file=display,
-                    sheet=name, expected="a header row such as " + " | ".join(
-                        ("Ref", "Statement", "Rating", "Comments / evidence")))
+            section.log.add("no header row with Ref / Statement / Rating columns", file=display,
+                            sheet=name, expected="a header row such as " + " | ".join(
+                                ("Ref", "Statement", "Rating", "Comments / evidence")))
             continue
-        raw = _raw_from_rows(rows, index, display, name)
-        raw.frame = _audit_columns(raw.frame)
-        for key in ("service", "wave", "rater", "date"):
-            if key not in raw.frame:
-                raw.frame[key] = _cell_text(details.get(key))
-        frame = _typed_table(raw, table, log, allow_identifiers)
-        frame["section"] = int(match.group(1))
-        parts.append(frame)
-    if not parts:
-        log.add("no 'Section 1' / 'Section 2' / 'Section 3' sheets found", file=display,
-                expected="a Youth Music ED&I self-assessment workbook")
-        return _empty_frame(table)
-    frame = _concat(parts)
-    for key in ("service", "wave", "rater"):
-        if not details.get(key):
-            log.add(f"the workbook does not say its {key}", file=display, sheet=summary_name,
-                    expected=f"a '{key}' entry on the summary sheet, or a file name like "
-                             "service_wave_rater.xlsx")
-    _cross_check_summary(frame, totals, display, summary_name, log)
-    return frame.drop(columns="section")
+        raw = _raw_from_rows(rows, index, display, name, constants={
+            key: _cell_text(details.get(key)) for key in ("service", "wave", "rater", "date")})
+        raw.frame.columns = _audit_headers(list(raw.frame.columns))
+        section.raw = raw
+        section.found = _match_headers(raw, table, section.log, allow_identifiers)
+    return _Workbook(display, details, totals, summary_name, sections)
 
 
-def _audit_columns(frame: pd.DataFrame) -> pd.DataFrame:
+def _read_audit_workbooks(workbooks: list[_Workbook], log: ProblemLog) -> pd.DataFrame:
+    """The ratings in all the workbooks' section sheets, converted together. Problems are
+    logged as reading one workbook at a time would: workbook by workbook, each sheet's header
+    problems (held in its log until now) then its cells', then the workbook's own."""
+    table = TABLES["audit_ratings"]
+    read = [(w, s) for w, wb in enumerate(workbooks) for s in wb.sections if s.raw is not None]
+    typed = sums = None
+    if read:
+        typed = _typed_sheets([(s.raw, s.found) for _, s in read], table)
+        sums = _rated_sums(typed, [w for w, _ in read], [s.number for _, s in read],
+                           len(workbooks))
+    i = 0
+    for w, wb in enumerate(workbooks):
+        first = i
+        for section in wb.sections:
+            _move_problems(section.log, log)
+            if section.raw is not None:
+                typed.log_sheet(i, log)
+                i += 1
+        if i == first:
+            log.add("no 'Section 1' / 'Section 2' / 'Section 3' sheets found", file=wb.display,
+                    expected="a Youth Music ED&I self-assessment workbook")
+            continue
+        for key in ("service", "wave", "rater"):
+            if not wb.details.get(key):
+                log.add(f"the workbook does not say its {key}", file=wb.display,
+                        sheet=wb.summary_name,
+                        expected=f"a '{key}' entry on the summary sheet, or a file name like "
+                                 "service_wave_rater.xlsx")
+        _cross_check_summary(sums[w], wb.totals, wb.display, wb.summary_name, log)
+    return typed.frame if read else _empty_frame(table)
+
+
+def _rated_sums(typed: _Typed, workbook: list[int], section: list[int], n: int) -> np.ndarray:
+    """The ratings of rated statements added up, by workbook (``workbook[i]``, ``section[i]``:
+    those of sheet ``i``): one row per workbook, its total then sections 1 to 3."""
+    key = np.repeat(np.asarray(workbook) * 4 + np.asarray(section), np.diff(typed.starts))
+    rated = (typed.frame["status"] == "rated").to_numpy(dtype=bool, na_value=False)
+    rating = typed.frame["rating"].to_numpy(dtype=np.float64, na_value=0)
+    sums = np.bincount(key[rated], weights=rating[rated], minlength=4 * n).reshape(n, 4)
+    sums[:, 0] = sums[:, 1:].sum(axis=1)
+    return sums
+
+
+def _move_problems(source: ProblemLog, log: ProblemLog) -> None:
+    """Log the problems (and headers) collected in ``source``."""
+    log.rows += source.rows
+    log.frames += source.frames
+    log.headers.update(source.headers)
+
+
+def _audit_headers(headers: list[str]) -> list[str]:
     """In a section sheet the 'Statement' header is the wording, not the reference."""
-    renamed = {}
-    for header in frame.columns:
-        key = normalise_header(header)
-        if key in ("statement", "statementtext", "text"):
-            renamed[header] = "statement text"
-    return frame.rename(columns=renamed)
+    return ["statement text" if normalise_header(h) in ("statement", "statementtext", "text")
+            else h for h in headers]
 
 
 def _workbook_details(sheets: dict[str, list[tuple]]):
@@ -1132,13 +1278,10 @@ def _fill_details_from_name(details: dict, path: Path) -> None:
         details.setdefault("rater", "_".join(parts[2:]).replace("-", " "))
 
 
-def _cross_check_summary(frame: pd.DataFrame, totals: dict, display: str, sheet, log) -> None:
-    if not totals:
-        return
-    rated = frame[frame["status"] == "rated"]
-    sums = rated.groupby("section")["rating"].sum()
-    computed = {str(k): float(v) for k, v in sums.items()}
-    computed["total"] = float(rated["rating"].sum())
+def _cross_check_summary(sums: np.ndarray, totals: dict, display: str, sheet, log) -> None:
+    """Warn of the summary sheet's totals that are not the ratings' (``sums``: the total, then
+    sections 1 to 3, from :func:`_rated_sums`)."""
+    computed = {"total": float(sums[0]), **{str(k): float(sums[k]) for k in (1, 2, 3)}}
     for key, stated in totals.items():
         actual = computed.get(key, 0.0)
         if abs(actual - stated) > 1e-9:
@@ -1150,12 +1293,21 @@ def _cross_check_summary(frame: pd.DataFrame, totals: dict, display: str, sheet,
 
 def _read_audit(path: Path, log: ProblemLog, *, root: Path | None,
                 allow_identifiers: bool) -> pd.DataFrame:
+    """Audit ratings from a workbook, a CSV file or a folder of them. A folder of workbooks is
+    converted in one go (see :func:`_typed_sheets`); one with CSV files too, file by file."""
     table = TABLES["audit_ratings"]
+    files = _data_files(path)
+    workbooks = [f.suffix.lower() in (".xlsx", ".xlsm") for f in files]
+    if files and all(workbooks):
+        return _read_audit_workbooks([_audit_workbook_sheets(file, _display(file, root),
+                                                             allow_identifiers)
+                                      for file in files], log)
     parts = []
-    for file in _data_files(path):
+    for file, is_workbook in zip(files, workbooks):
         display = _display(file, root)
-        if file.suffix.lower() in (".xlsx", ".xlsm"):
-            parts.append(_read_audit_workbook(file, display, log, allow_identifiers))
+        if is_workbook:
+            parts.append(_read_audit_workbooks(
+                [_audit_workbook_sheets(file, display, allow_identifiers)], log))
         else:
             parts.append(_typed_table(_read_csv(file, display, table), table, log,
                                       allow_identifiers))
