@@ -791,10 +791,43 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 
 def _worker_init() -> None:
-    """Workers leave Ctrl-C to the parent, which stops them all at once."""
+    """Workers leave Ctrl-C to the parent, which stops them all at once, and load the
+    notebook tools before their first report (while the kernel factory still imports)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _import_notebook_tools()
+    except Exception:  # noqa: BLE001 -- the report imports them again and says what failed
+        pass
+
+
+@contextlib.contextmanager
+def _unavailable(module: str):
+    """Imports inside see ``module`` as not installed (unless it is already imported)."""
+    if module in sys.modules:
+        yield
+        return
+    sys.modules[module] = None  # type: ignore[assignment]  # import raises ImportError
+    try:
+        yield
+    finally:
+        if sys.modules.get(module, "") is None:
+            del sys.modules[module]
+
+
+def _import_notebook_tools() -> None:
+    """Import papermill, nbformat and nbconvert and build the HTML exporter.
+
+    nbformat imports jsonschema, which compiles a grammar for rfc3987-syntax's IRI
+    format checks when that package is installed: 1.4 s per process, more than the
+    rest of these imports together. nbformat's schemas use no IRI formats (and it
+    validates with fastjsonschema), so workers import jsonschema without it.
+    """
+    with _unavailable("rfc3987_syntax"):
+        import nbformat  # noqa: F401
+        import papermill  # noqa: F401
+    _exporter().template  # noqa: B018 -- loads and compiles the report template
 
 
 def _stop_workers(executor: Any) -> None:
@@ -861,8 +894,8 @@ def _mp_context():
 
     # fork is cheap: workers start as copies of this process (no new interpreter,
     # no second import of this package and pandas). It is safe here because the pool
-    # forks all its workers at the first submit, before this process starts any
-    # thread of its own (progress bar, pool manager). Elsewhere: platform default.
+    # forks all its workers at the first submit (_start_workers), before this process
+    # starts any thread of its own (pool manager, progress bar). Elsewhere: platform default.
     if sys.platform.startswith("linux"):
         return mp.get_context("fork")
     return mp.get_context()
@@ -960,8 +993,9 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
         raise ReportPlanError([f"disclosure policy: {exc}"]) from None
 
     with contextlib.ExitStack() as cleanup:
-        # the kernel factory imports the libraries while the data are checked
+        # the kernel factory and the workers import their libraries while the data are checked
         factory = _start_kernel_factory(cleanup) if fork_kernels else None
+        executor = _start_workers(int(n_jobs), cleanup)
         if progress:
             print(f"Checking the data in {data_dir} ...", file=sys.stderr, flush=True)
         fingerprint = _fingerprint(data_path) if data_path.is_dir() else None
@@ -988,7 +1022,7 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
                 "cwd": str(notebooks), "timeout": cell_timeout,
                 "index_href": "../" * depth + "index.html", "environment": environment,
                 "kernel_factory": factory})
-        outcomes = _execute(specs, job_list, int(n_jobs), progress)
+        outcomes = _execute(executor, specs, job_list, progress)
 
     results = [JobResult(job, o["status"], o["duration"], o["error"], o["warnings"])
                for job, o in zip(job_list, outcomes)]
@@ -1001,10 +1035,27 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
     return result
 
 
-def _execute(specs: list[dict[str, Any]], job_list: list[ReportJob], n_jobs: int,
+def _start_workers(n_jobs: int, cleanup: contextlib.ExitStack) -> Any:
+    """A pool of ``n_jobs`` worker processes, started now (stopped by ``cleanup``).
+
+    Forked at once, before this process starts any thread of its own, so that they
+    import the notebook tools (:func:`_worker_init`) while the data are checked.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    executor = ProcessPoolExecutor(max_workers=max(1, n_jobs), mp_context=_mp_context(),
+                                   initializer=_worker_init)
+    cleanup.callback(_stop_workers, executor)  # a no-op once _execute has shut it down
+    executor.submit(int)  # forks every worker now (a fork pool starts them all at once)
+    return executor
+
+
+def _execute(executor: Any, specs: list[dict[str, Any]], job_list: list[ReportJob],
              progress: bool) -> list[dict[str, Any]]:
-    """Run the specs in a process pool; outcomes in the order of ``specs``."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """Run the specs in the pool ``executor``; outcomes in the order of ``specs``."""
+    from concurrent.futures import as_completed
 
     from tqdm.auto import tqdm
 
@@ -1012,10 +1063,6 @@ def _execute(specs: list[dict[str, Any]], job_list: list[ReportJob], n_jobs: int
     weight = {ANNUAL_REPORT: 0, CROSS_SERVICE: 1, SERVICE_REPORT: 2}
     order = sorted(range(len(specs)), key=lambda i: (weight.get(job_list[i].kind, 3), i))
     outcomes: list[dict[str, Any] | None] = [None] * len(specs)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    executor = ProcessPoolExecutor(max_workers=max(1, min(n_jobs, len(specs))),
-                                   mp_context=_mp_context(), initializer=_worker_init)
     try:
         futures = {executor.submit(_run_job, specs[i]): i for i in order}
         with tqdm(total=len(specs), desc="Building reports", unit="report",

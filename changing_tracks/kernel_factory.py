@@ -46,7 +46,9 @@ __all__ = ["PRELOAD", "KernelFactory", "factory_kernel_manager", "ask_factory", 
 PRELOAD: tuple[str, ...] = (
     "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
     "IPython",
-    "numpy", "pandas", "pyarrow", "scipy.stats", "statsmodels.api", "matplotlib",
+    "numpy", "pandas", "pyarrow", "scipy.stats", "matplotlib",
+    # the statsmodels parts the library uses (statsmodels.api imports much more)
+    "statsmodels.stats.meta_analysis", "statsmodels.regression.mixed_linear_model",
     "matplotlib.pyplot", "seaborn",
     "changing_tracks", "changing_tracks.reports", "changing_tracks.reports.service",
     "changing_tracks.reports.programme", "changing_tracks.reports.snapshot",
@@ -54,7 +56,6 @@ PRELOAD: tuple[str, ...] = (
 
 _LAUNCHER = "ipykernel_launcher"
 _CONNECT_TIMEOUT = 120.0  # seconds: the factory may still be importing when the first ask comes
-_BIND_TIMEOUT = 30.0  # seconds for the factory to open its socket
 _MAX_REQUEST = 1 << 20
 
 
@@ -158,16 +159,18 @@ def _stop_kernels(kernels: set[int]) -> None:
             os.killpg(pid, signal.SIGTERM)
 
 
-def serve(address: str, preload: Sequence[str] = PRELOAD) -> None:
+def serve(address: str, preload: Sequence[str] = PRELOAD, listener_fd: int | None = None) -> None:
     """Listen on ``address`` (a Unix socket path) and fork a kernel per request.
 
-    The socket is bound before the imports, so requests made meanwhile wait in its queue.
+    The socket is bound before the imports, so requests made meanwhile wait in its queue;
+    ``listener_fd`` is one already bound and listening there (passed by the starter).
     """
     parent = os.getppid()
     signal.signal(signal.SIGTERM, _exit_on_signal)  # stop the kernels on the way out
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(address)
-    listener.listen(64)
+    if listener_fd is not None:
+        listener = socket.socket(fileno=listener_fd)
+    else:
+        listener = _listen(address)
     _preload(preload)
     # what the launcher does: the factory's own folder is not on a kernel's path
     if sys.path and sys.path[0] in ("", os.getcwd()):
@@ -214,6 +217,13 @@ def serve(address: str, preload: Sequence[str] = PRELOAD) -> None:
             os.unlink(address)
 
 
+def _listen(address: str) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(64)
+    return listener
+
+
 def _alive(pids: set[int]) -> set[int]:
     out = set()
     for pid in pids:
@@ -242,17 +252,20 @@ class KernelFactory:
     def start(self) -> str:
         self._folder = tempfile.mkdtemp(prefix="ct-kernels-")  # private: mode 0700
         self.address = os.path.join(self._folder, "factory.sock")
-        command = [sys.executable, "-m", __name__, self.address, *self.preload]
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE,
-                                         stdout=subprocess.DEVNULL, env=self.env,
-                                         start_new_session=True)
-        # the socket is there within a Python start-up; the imports come after it
-        deadline = time.monotonic() + _BIND_TIMEOUT
-        while not os.path.exists(self.address):
-            if self._process.poll() is not None or time.monotonic() > deadline:
+        # bound here and handed over: kernels can be asked for at once, and wait in the
+        # socket's queue while the factory starts Python and imports
+        with _listen(self.address) as listener:
+            fd = listener.fileno()
+            command = [sys.executable, "-m", __name__, "--fd", str(fd), self.address,
+                       *self.preload]
+            try:
+                self._process = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                                 stdout=subprocess.DEVNULL, env=self.env,
+                                                 start_new_session=True, pass_fds=(fd,))
+            except OSError:
                 self.stop()
-                raise OSError("the kernel factory did not start")
-            time.sleep(0.01)
+                raise
+        # only the factory holds the socket now: if it dies, asking fails at once
         return self.address
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -419,11 +432,14 @@ def factory_kernel_manager(address: str):
 
 
 def _main(argv: list[str]) -> int:
+    fd = None
+    if argv[:1] == ["--fd"] and len(argv) > 1 and argv[1].isdigit():
+        fd, argv = int(argv[1]), argv[2:]
     if not argv:
-        print("usage: python -m changing_tracks.kernel_factory SOCKET [MODULE ...]",
+        print("usage: python -m changing_tracks.kernel_factory [--fd FD] SOCKET [MODULE ...]",
               file=sys.stderr)
         return 2
-    serve(argv[0], tuple(argv[1:]) or PRELOAD)
+    serve(argv[0], tuple(argv[1:]) or PRELOAD, listener_fd=fd)
     return 0
 
 

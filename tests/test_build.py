@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import types
 from html.parser import HTMLParser
 from pathlib import Path
@@ -286,8 +287,8 @@ def test_build_uses_config_and_writes_index_without_kernels(tmp_path, data_dir, 
     """Settings flow from the config file to every job; the index lists each result."""
     seen = {}
 
-    def fake_execute(specs, job_list, n_jobs, progress):
-        seen.update(specs=specs, n_jobs=n_jobs)
+    def fake_execute(executor, specs, job_list, progress):
+        seen.update(specs=specs, n_jobs=executor)
         return [{"status": "ok" if "beta" not in s["html"] else "failed", "duration": 61.0,
                  "error": None if "beta" not in s["html"] else "KeyError: 'x'\nmore",
                  "warnings": 0} for s in specs]
@@ -295,6 +296,7 @@ def test_build_uses_config_and_writes_index_without_kernels(tmp_path, data_dir, 
     data = types.SimpleNamespace(**vars(DATA), warnings=pd.DataFrame({"message": ["a", "b"]}))
     monkeypatch.setattr(build, "_load_data", lambda d: data)
     monkeypatch.setattr(build, "_execute", fake_execute)
+    monkeypatch.setattr(build, "_start_workers", lambda n_jobs, cleanup: n_jobs)
     config = tmp_path / "c.toml"
     config.write_text('[analysis]\nwellbeing_scale = "SWEMWBS"\n[build]\njobs = 3\ntimeout = 42\n')
     result = build_reports(data_dir, tmp_path / "out", years="2019-20", config=config,
@@ -328,7 +330,7 @@ def test_kernel_factory_runs_for_the_build_only(tmp_path, data_dir, monkeypatch,
 
     seen = {}
 
-    def fake_execute(specs, job_list, n_jobs, progress):
+    def fake_execute(executor, specs, job_list, progress):
         address = specs[0]["kernel_factory"]
         seen.update(address=address, alive=address is not None and os.path.exists(address),
                     same=all(s["kernel_factory"] == address for s in specs))
@@ -336,6 +338,7 @@ def test_kernel_factory_runs_for_the_build_only(tmp_path, data_dir, monkeypatch,
 
     monkeypatch.setattr(build, "_load_data", lambda d: DATA)
     monkeypatch.setattr(build, "_execute", fake_execute)
+    monkeypatch.setattr(build, "_start_workers", lambda n_jobs, cleanup: None)
     args = parse_args("--data", str(data_dir), "--out", str(tmp_path / "out"), "--years",
                       "2019-20", "--notebooks", str(FIXTURES), "--no-progress",
                       *(["--fresh-kernels"] if fresh else []))
@@ -611,3 +614,57 @@ def test_pages_render_in_headless_chromium(built, tmp_path):
     assert len(colours) > 50
     blue = sum(n for n, (r, g, b) in colours if b > 150 and r < 60 and 90 < g < 150)
     assert blue > 5000
+
+
+def test_unavailable_hides_a_module_only_inside(tmp_path, monkeypatch):
+    """Workers import nbformat without rfc3987-syntax; afterwards it imports as usual."""
+    (tmp_path / "ct_optional_extra.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "ct_optional_extra", raising=False)
+    with build._unavailable("ct_optional_extra"):
+        with pytest.raises(ImportError):
+            import ct_optional_extra  # noqa: F401
+    import ct_optional_extra
+
+    assert ct_optional_extra.VALUE == 1
+    with build._unavailable("ct_optional_extra"):  # already imported: left alone
+        assert sys.modules["ct_optional_extra"] is ct_optional_extra
+
+
+def test_worker_imports_the_notebook_tools_in_a_fresh_process():
+    """The worker set-up imports papermill and nbconvert, compiles the report template,
+    and does not leave rfc3987-syntax unimportable."""
+    code = ("import sys, changing_tracks.build as b\n"
+            "b._import_notebook_tools()\n"
+            "assert 'papermill' in sys.modules and 'nbconvert' in sys.modules\n"
+            "assert 'rfc3987_syntax' not in sys.modules\n"
+            "assert b._EXPORTER is not None\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_workers_start_before_the_data_are_checked_and_stop_if_they_fail(tmp_path, data_dir,
+                                                                          monkeypatch):
+    """The pool is forked before the data are loaded (its imports overlap the check), and
+    its processes are gone when the check fails."""
+    seen = {}
+
+    def failing_load(data_path):
+        executor = seen["executor"]
+        seen["processes"] = list(executor._processes.values())
+        seen["alive"] = all(p.is_alive() for p in seen["processes"])
+        raise ValueError("the data are bad")
+
+    real_start = build._start_workers
+
+    def start(n_jobs, cleanup):
+        seen["executor"] = real_start(n_jobs, cleanup)
+        return seen["executor"]
+
+    monkeypatch.setattr(build, "_start_workers", start)
+    monkeypatch.setattr(build, "_load_data", failing_load)
+    with pytest.raises(ValueError, match="the data are bad"):
+        build_reports(data_dir, tmp_path / "out", jobs=2, notebooks_dir=FIXTURES,
+                      progress=False, fork_kernels=False)
+    assert len(seen["processes"]) == 2 and seen["alive"]
+    assert not any(p.is_alive() for p in seen["processes"])
