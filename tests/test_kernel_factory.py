@@ -168,3 +168,36 @@ def test_a_kernel_outlives_nothing_when_the_factory_is_killed(tmp_path):
     os.kill(f._process.pid, signal.SIGKILL)
     f.stop()
     assert gone(pid, within=15.0)  # its parent poller notices the factory is gone
+
+
+def test_the_client_is_ready_without_waiting_for_iopub_silence(factory):
+    """Factory kernels are talked to by FactoryKernelClient, whose wait_for_ready returns
+    once the kernel has answered and IOPub is connected (no 0.2 s wait for silence), and
+    the kernel then runs code with its output arriving on IOPub."""
+    import asyncio
+
+    _, address = factory
+    manager = kf.factory_kernel_manager(address)()
+
+    async def start_and_run():
+        await manager.start_kernel()
+        client = manager.client()
+        client.start_channels()
+        try:
+            started = time.monotonic()
+            await client.wait_for_ready(timeout=60)
+            ready = time.monotonic() - started
+            reply = await client.execute_interactive("print('hello from the kernel')",
+                                                     output_hook=outputs.append, timeout=60)
+            return ready, reply
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+
+    outputs = []
+    ready, reply = asyncio.run(start_and_run())
+    assert type(manager.client()).__name__ == "FactoryKernelClient"
+    assert reply["content"]["status"] == "ok"
+    assert any(m["msg_type"] == "stream" and "hello from the kernel" in m["content"]["text"]
+               for m in outputs)
+    assert ready < 30
