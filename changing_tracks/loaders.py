@@ -831,8 +831,19 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     for name in parts[0].columns:
         if all(isinstance(p[name].dtype, pd.CategoricalDtype) for p in parts):
             frame[name] = pd.Series(union_categoricals(
-                [p[name].array for p in parts], ignore_order=True), copy=False)
+                _same_category_type([p[name].array for p in parts]), ignore_order=True),
+                copy=False)
     return frame
+
+
+def _same_category_type(arrays: list[pd.Categorical]) -> list[pd.Categorical]:
+    """Categoricals whose categories are all of one type, as ``union_categoricals`` needs:
+    names read as text (str) and names kept as written (object), e.g. a folder of audit
+    workbooks and CSV files, become object."""
+    if len({a.categories.dtype for a in arrays}) <= 1:
+        return arrays
+    return [pd.Categorical.from_codes(a.codes, categories=a.categories.astype(object))
+            for a in arrays]
 
 
 def _audit_ratings(cells: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray]:

@@ -170,3 +170,18 @@ def test_a_repeated_rating_header_is_reported_not_a_crash(tmp_path, workbooks):
     assert (problems["message"].str.contains("two columns both read as 'rating'")).sum() \
         == workbooks
     assert set(problems["sheet"]) == {"Section 1"}
+
+
+def test_a_folder_of_workbooks_and_a_csv_file_loads(tmp_path):
+    """Workbooks with several sections beside a CSV of ratings (their sheet names are text,
+    the CSV's missing) are joined, not refused with a pandas type error."""
+    rows = [HEADER, ("1.01", "A statement", 2, ""), ("1.02", "Another", 3, "")]
+    _workbook(tmp_path / "essex_baseline_head.xlsx",
+              {"Section 1": rows, "Section 2": [HEADER, ("2.01", "A third", 1, "")]})
+    (tmp_path / "more.csv").write_text("service,wave,rater,statement,rating\n"
+                                       "Essex,follow-up,Head,1.01,3\n")
+    table = loaders.load_table(tmp_path, "audit_ratings")
+    assert len(table) == 4
+    assert set(table["source_file"].astype(str)) == {"essex_baseline_head.xlsx", "more.csv"}
+    assert table["source_sheet"].isna().sum() == 1
+    assert sorted(table["rating"].astype(int)) == [1, 2, 3, 3]
