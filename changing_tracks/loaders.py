@@ -1214,7 +1214,7 @@ def _read_audit_workbooks(workbooks: list[_Workbook], log: ProblemLog) -> pd.Dat
     for w, wb in enumerate(workbooks):
         first = i
         for section in wb.sections:
-            _move_problems(section.log, log)
+            log.merge(section.log)
             if section.raw is not None:
                 typed.log_sheet(i, log)
                 i += 1
@@ -1241,13 +1241,6 @@ def _rated_sums(typed: _Typed, workbook: list[int], section: list[int], n: int) 
     sums = np.bincount(key[rated], weights=rating[rated], minlength=4 * n).reshape(n, 4)
     sums[:, 0] = sums[:, 1:].sum(axis=1)
     return sums
-
-
-def _move_problems(source: ProblemLog, log: ProblemLog) -> None:
-    """Log the problems (and headers) collected in ``source``."""
-    log.rows += source.rows
-    log.frames += source.frames
-    log.headers.update(source.headers)
 
 
 def _audit_headers(headers: list[str]) -> list[str]:

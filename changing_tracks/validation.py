@@ -110,6 +110,12 @@ class ProblemLog:
         if not problems.empty:
             self.frames.append(problems.reindex(columns=PROBLEM_COLUMNS))
 
+    def merge(self, other: ProblemLog) -> None:
+        """Take in the problems (and headers) collected in ``other``, as if logged here."""
+        self.rows += other.rows
+        self.frames += other.frames
+        self.headers.update(other.headers)
+
     def frame(self) -> pd.DataFrame:
         parts = [pd.DataFrame(self.rows, columns=list(PROBLEM_COLUMNS))] if self.rows else []
         parts += [f.reindex(columns=PROBLEM_COLUMNS) for f in self.frames]

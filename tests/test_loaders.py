@@ -270,3 +270,19 @@ def test_audit_bad_rating_named_with_sheet_and_row(tmp_path):
 def test_missing_services_table_is_an_error(tmp_path):
     with pytest.raises(ct.DataValidationError, match="services"):
         ct.load_data(tmp_path)
+
+
+def test_problem_log_merge_takes_problems_and_headers_as_if_logged_there():
+    from changing_tracks.validation import ProblemLog
+
+    held, log = ProblemLog(), ProblemLog()
+    log.add("first", file="a.csv")
+    held.headers[("b.xlsx", "rating")] = "Score"
+    held.add("held back", file="b.xlsx", sheet="Section 1")
+    held.add_rows(pd.DataFrame({"source_file": ["b.xlsx"], "source_row": [5]}),
+                  message="'rating' is blank", column="rating")
+    log.merge(held)
+    problems = log.frame()
+    assert list(problems["message"]) == ["first", "held back", "'rating' is blank"]
+    assert problems["column"].iloc[2] == "Score"
+    assert log.headers[("b.xlsx", "rating")] == "Score"
