@@ -418,7 +418,6 @@ def _client_class():
     starting a forked kernel. The messages dropped either way are the kernel's start-up
     notices; papermill reads only the replies to its own requests.
     """
-    import asyncio
     from queue import Empty
 
     from jupyter_client.asynchronous import AsyncKernelClient
@@ -445,7 +444,6 @@ def _client_class():
                     raise RuntimeError("Kernel died before replying to kernel_info")
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
-            await asyncio.sleep(0)
             while await self.iopub_channel.msg_ready():
                 await self.iopub_channel.get_msg(timeout=0)
 
