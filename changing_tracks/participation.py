@@ -38,6 +38,7 @@ merged with the participants table, it is linked to it by integer row positions.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter, NullLocator, PercentFormatter
 from scipy import stats as _st
 
 from . import contracts
@@ -2165,6 +2166,23 @@ def _one_year(table: pd.DataFrame, year: str | None) -> tuple[pd.DataFrame, str 
     return table.loc[table["year"] == year], year
 
 
+def _ratio_ticks(lo: float, hi: float) -> list[float]:
+    """Ratio-axis ticks at 1, 2, 5 times powers of ten (so half and double are labelled).
+
+    Over more than seven such ticks, only powers of ten with 0.5 and 2 are kept.
+    """
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    ticks = [m * 10.0 ** e for e in range(first, last + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if lo <= t * (1 + 1e-9) and t <= hi * (1 + 1e-9)]
+    if len(ticks) > 7:
+        ticks = [t for t in ticks if math.isclose(math.log10(t), round(math.log10(t)))
+                 or math.isclose(t, 0.5) or math.isclose(t, 2)]
+    return ticks
+
+
+_RATIO_FORMAT = FuncFormatter(lambda v, _pos: f"{v:g}")
+
+
 def plot_representation(table: pd.DataFrame, *, year: str | None = None,
                         services: Sequence[str] | None = None,
                         characteristics: Sequence[str] | None = None, col_wrap: int = 3,
@@ -2233,6 +2251,9 @@ def plot_representation(table: pd.DataFrame, *, year: str | None = None,
             for yi in y[~ok & np.isfinite(y)]:
                 ax.text(1.0, yi, "n/a", ha="center", va="center", color="0.5", fontsize=7)
         ax.set_xlim(lo, hi)
+        ax.set_xticks(_ratio_ticks(lo, hi))
+        ax.xaxis.set_major_formatter(_RATIO_FORMAT)
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_title(str(svc[k]), fontsize=10)
         ax.grid(axis="x", which="major", color="0.9")
     ax0 = axes.flat[0]

@@ -713,6 +713,13 @@ def test_figures_return_figures(equity_data, rep_data):
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     assert any(np.allclose(line.get_xdata(), 1) for line in ax.get_lines())
+    ticks = ax.get_xticks()
+    assert 1.0 in ticks and set(ticks) <= {0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10,
+                                             20, 50, 100}
+    fig.canvas.draw()
+    labels = {t.get_text() for a in fig.axes for t in a.get_xticklabels()}
+    assert {"0.5", "1", "2"} <= labels
+    assert not ax.xaxis.get_minorticklocs().size  # no unlabelled minor ticks
     fig = P.plot_attendance(P.attendance_summary(P.attendance_rates(p, a)))
     assert isinstance(fig, Figure)
     fig = P.plot_equity_gaps(P.equity_gaps(p, a), measures=("attendance", "retention",
@@ -720,6 +727,17 @@ def test_figures_return_figures(equity_data, rep_data):
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     with pytest.raises(ValueError, match="service"):
         P.plot_equity_gaps(P.equity_gaps(p, a), service="nowhere")
+
+
+@pytest.mark.parametrize("lo, hi, expected", [
+    (0.25, 4, [0.5, 1, 2]),
+    (0.5, 2, [0.5, 1, 2]),
+    (0.1, 10, [0.1, 0.2, 0.5, 1, 2, 5, 10]),
+    (0.05, 20, [0.1, 0.5, 1, 2, 10]),  # nine ticks would crowd: powers of ten, 0.5, 2
+    (0.8, 1.25, [1]),
+])
+def test_ratio_ticks_label_half_and_double(lo, hi, expected):
+    assert P._ratio_ticks(lo, hi) == pytest.approx(expected)
 
 
 def test_figures_accept_suppressed_display_tables(equity_data):

@@ -291,3 +291,44 @@ def test_unknown_analysis_setting_is_refused_before_loading(tmp_path):
     with pytest.raises(ConfigError, match="prorate"):
         load_config(config)
     assert "wellbeing_allow_missing" in ANALYSIS_DEFAULTS
+
+
+# ---------------------------------------------------------------- figures
+
+def _panels(layout: str):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), layout=layout)
+    axes = fig.subplots(2, 3, sharey=True)
+    for k, ax in enumerate(axes.flat):
+        ax.bar(["Woodwind", "Brass", "Percussion"], [k + 1, 2, 3])
+        ax.tick_params(axis="x", labelrotation=45)
+        ax.set_xlabel("" if k % 2 else "Instrument family")
+        ax.set_title(f"Service {k}")
+    axes[0, 0].set_ylabel("Young people")
+    fig.suptitle("A title wider than the panels beneath it, to stretch the tight box")
+    return fig
+
+
+@pytest.mark.parametrize("layout", ["constrained", "tight"])
+def test_pinned_empty_axis_labels_leave_the_image_unchanged(layout):
+    # the pin only skips work: the published PNG must stay the same, byte for byte
+    import io
+
+    from changing_tracks.reports import FIGURE_DPI, _pin_empty_axis_labels
+
+    images = []
+    for pin in (False, True):
+        fig = _panels(layout)
+        if pin:
+            _pin_empty_axis_labels(fig)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight",
+                    metadata={"Software": None})
+        images.append(buffer.getvalue())
+    assert images[0] == images[1]
+    fig = _panels(layout)
+    _pin_empty_axis_labels(fig)
+    labelled = fig.axes[0].xaxis
+    assert labelled.get_label_text() == "Instrument family" and labelled._autolabelpos
+    assert not fig.axes[1].xaxis._autolabelpos  # empty label: pinned
