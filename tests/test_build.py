@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import datetime as dt
 import hashlib
+import html
 import io
 import json
 import os
@@ -405,6 +406,59 @@ def test_report_html_hides_code_parameters_and_warnings():
     assert "Traceback (most recent call last)" in page
 
 
+def _marks(page):
+    """The focusable elements and image alternatives of a page, in document order."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page, features="html.parser")
+    return ([(tag.name, tag.get("class"), tag.get("tabindex")) for tag in soup.find_all("div")
+             if {"jp-OutputArea-output", "jp-Cell-inputWrapper"} & set(tag.get("class", []))],
+            [img.get("alt") for img in soup.find_all("img")])
+
+
+def test_report_html_has_the_marks_nbconvert_gives():
+    # the build adds nbconvert's focus and alt-text marks without its whole-page reparse
+    from nbconvert import HTMLExporter
+
+    v4 = nbformat.v4
+    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+           "AAAABJRU5ErkJggg==")
+    nb = executed_notebook()
+    nb.cells += [
+        v4.new_markdown_cell(f"A picture: ![](data:image/png;base64,{png})"),
+        v4.new_code_cell("show()", outputs=[
+            v4.new_output("display_data", data={
+                "text/html": f'<p>Figure</p><img src="data:image/png;base64,{png}" alt="Bars">'
+                             f'<img src="data:image/png;base64,{png}">',
+                "text/plain": "<figure>"}),
+            v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+            v4.new_output("execute_result", execution_count=3,
+                          data={"text/plain": "12"})])]
+    ours, _ = build._render_html(nb, "T", "../index.html", None)
+    theirs = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                          exclude_output_prompt=True)
+    theirs.raw_template = build._REPORT_TEMPLATE
+    reference, _ = theirs.from_notebook_node(build._report_notebook(nb, failed=False)[0],
+                                             resources={"metadata": {"name": "T"},
+                                                        "index_href": "../index.html"})
+    focus, alts = _marks(ours)
+    assert (focus, alts) == _marks(reference)
+    assert len(focus) >= 4 and all(tabindex == "0" for *_, tabindex in focus)
+    assert "Bars" in alts and alts.count(build._DEFAULT_ALT) >= 2
+
+
+def test_accessible_html_marks_only_what_lacks_them():
+    page = ('<div class="jp-OutputArea-output x" data-mime-type="text/html">'
+            '<div class="jp-OutputArea-outputs">'  # a different class: left alone
+            '<div tabindex="-1" class="jp-Cell-inputWrapper">'
+            '<img src="a.png" alt=""><img src="b.png">')
+    assert build.accessible_html(page) == (
+        '<div tabindex="0" class="jp-OutputArea-output x" data-mime-type="text/html">'
+        '<div class="jp-OutputArea-outputs">'
+        '<div tabindex="-1" class="jp-Cell-inputWrapper">'
+        f'<img src="a.png" alt=""><img alt="{build._DEFAULT_ALT}" src="b.png">')
+
+
 def test_run_job_rendering_failure_leaves_complete_files_only(tmp_path, monkeypatch):
     import papermill
 
@@ -560,8 +614,7 @@ def test_failed_report_shows_its_error(built):
     page = html_of(built, "service_report_broken")
     assert "This report did not build" in page
     assert "Traceback" in page
-    assert "the data for service &#x27;broken&#x27; are broken" in page or \
-        "the data for service 'broken' are broken" in page
+    assert "the data for service 'broken' are broken" in html.unescape(page)
 
 
 def test_executed_notebooks_kept_and_no_temporary_files(built):
