@@ -1293,7 +1293,7 @@ _DIRECTION_COLOURS = {"moved on": "#1b7837", "same": "#7f7f7f", "moved back": "#
 
 def plot_stage_journey(journey: pd.DataFrame, areas: Sequence[str] | None = None,
                        ncols: int = 4) -> Any:
-    """Small multiples, one per area: each service's arrow from baseline to follow-up stage.
+    """Each service's arrow from baseline to follow-up stage, per area.
 
     Parameters
     ----------
@@ -1302,69 +1302,100 @@ def plot_stage_journey(journey: pd.DataFrame, areas: Sequence[str] | None = None
     areas : sequence of str, optional
         Areas to draw (default every area present, in contract order).
     ncols : int, default 4
-        Panels per row.
+        Panels per row, when several services are drawn.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One panel per area on the four-stage axis; services share the y axis.
-        Arrows are green when the service moved on and pink when it moved
-        back; a grey dot is the same stage; a hollow circle a baseline with no
-        follow-up (a filled square a follow-up with no baseline).
+        For one service, one panel with a row per area (its whole journey at a
+        glance); for several, small multiples with one panel per area and a row
+        per service, the rows shared. The x axis is the four stages. Arrows are
+        green when the service moved on and pink when it moved back; a grey dot
+        is the same stage; a hollow circle a baseline with no follow-up (a
+        filled square a follow-up with no baseline).
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     _require(journey, ["service", "area", "step_baseline", "step_follow_up", "direction"],
              "journey")
     areas = _area_order(journey["area"]) if areas is None else list(areas)
     services = sorted(journey["service"].astype(str).unique(), reverse=True)
-    n_panels = max(1, len(areas))
-    ncols = max(1, min(ncols, n_panels))
-    nrows = math.ceil(n_panels / ncols)
-    fig, axes = plt.subplots(nrows, ncols, sharey=True, squeeze=False,
-                             figsize=(3.0 * ncols + 1.2,
-                                      0.32 * max(3, len(services)) * nrows + 1.2))
-    ypos = {s: i for i, s in enumerate(services)}
+    if len(services) == 1:
+        # one service: areas are the rows, top to bottom in contract order
+        panels = [(services[0], journey, "area", areas[::-1])]
+        ncols = 1
+    else:
+        panels = [(area, journey[journey["area"].astype(str) == area], "service", services)
+                  for area in areas]
+        ncols = max(1, min(ncols, len(panels)))
+    nrows = max(1, math.ceil(len(panels) / ncols))
+    n_rows_each = max(3, len(panels[0][3]) if panels else 0)
+    fig = Figure(figsize=(3.0 * ncols + 1.2 if ncols > 1 else 6.0,
+                          0.32 * n_rows_each * nrows + 1.4), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
+    shown: set[str] = set()
     for idx, ax in enumerate(axes.flat):
-        if idx >= len(areas):
+        if idx >= len(panels):
             ax.set_visible(False)
             continue
-        area = areas[idx]
-        sub = journey[journey["area"].astype(str) == area]
-        for rec in sub.itertuples(index=False):
-            y = ypos[str(rec.service)]
-            b = None if pd.isna(rec.step_baseline) else int(rec.step_baseline)
-            f = None if pd.isna(rec.step_follow_up) else int(rec.step_follow_up)
-            colour = _DIRECTION_COLOURS.get(str(rec.direction), "#7f7f7f")
-            if b is not None and f is not None and b != f:
-                ax.annotate("", xy=(f, y), xytext=(b, y),
-                            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.8})
-                ax.plot([b], [y], "o", color=colour, ms=4)
-            elif b is not None and f is not None:
-                ax.plot([b], [y], "o", color=colour, ms=6)
-            elif b is not None:
-                ax.plot([b], [y], "o", mfc="white", mec=colour, ms=6)
-            elif f is not None:
-                ax.plot([f], [y], "s", color=colour, ms=5)
-        ax.set_title(area)
+        title, rows, row_column, labels = panels[idx]
+        shown |= _draw_journeys(ax, rows, row_column, {label: i for i, label in
+                                                       enumerate(labels)})
+        if len(services) > 1:
+            ax.set_title(title)
         ax.set_xlim(-0.4, len(STAGES) - 0.6)
-        ax.set_xticks(range(len(STAGES)))
-        ax.set_xticklabels(STAGES, rotation=35, ha="right", fontsize=8)
+        ax.set_xticks(range(len(STAGES)), STAGES, rotation=35, ha="right", fontsize=8)
         ax.grid(axis="x", color="#dddddd", lw=0.6)
-        ax.set_ylim(-0.6, len(services) - 0.4)
-        ax.set_yticks(range(len(services)))
-        ax.set_yticklabels(services, fontsize=8)
-    handles = [Line2D([], [], color=_DIRECTION_COLOURS["moved on"], marker=">", label="moved on"),
-               Line2D([], [], color=_DIRECTION_COLOURS["moved back"], marker="<",
-                      label="moved back"),
-               Line2D([], [], color="#7f7f7f", marker="o", ls="", label="same"),
-               Line2D([], [], color="#7f7f7f", marker="o", mfc="white", ls="",
-                      label="baseline only")]
-    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False)
-    fig.suptitle("Stages of inclusion: baseline to follow-up")
-    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    legend = {
+        "moved on": Line2D([], [], color=_DIRECTION_COLOURS["moved on"], marker=">"),
+        "moved back": Line2D([], [], color=_DIRECTION_COLOURS["moved back"], marker="<"),
+        "same": Line2D([], [], color="#7f7f7f", marker="o", ls=""),
+        "baseline only": Line2D([], [], color="#7f7f7f", marker="o", mfc="white", ls=""),
+        "follow-up only": Line2D([], [], color="#7f7f7f", marker="s", ls=""),
+    }
+    kinds = [k for k in legend if k in shown or k in ("moved on", "moved back", "same")]
+    fig.legend([legend[k] for k in kinds], kinds, loc="outside lower center",
+               ncol=len(kinds), frameon=False)
+    fig.suptitle("Stages of inclusion: baseline to follow-up"
+                 + (f", {services[0]}" if len(services) == 1 else ""))
     return fig
+
+
+def _draw_journeys(ax: Any, rows: pd.DataFrame, row_column: str,
+                   ypos: dict[str, int]) -> set[str]:
+    """Draw each row's journey on its line of ``ax``; return the kinds of mark drawn."""
+    marks: dict[tuple, list[tuple[int, int]]] = {}  # one Line2D per marker style
+    shown = set()
+    for label, b, f, direction in zip(rows[row_column].astype(str), rows["step_baseline"],
+                                      rows["step_follow_up"], rows["direction"].astype(str)):
+        y = ypos[label]
+        b = None if pd.isna(b) else int(b)
+        f = None if pd.isna(f) else int(f)
+        colour = _DIRECTION_COLOURS.get(direction, "#7f7f7f")
+        if b is not None and f is not None and b != f:
+            ax.annotate("", xy=(f, y), xytext=(b, y),
+                        arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.8})
+            style = ("o", colour, colour, 4)
+            shown.add("moved on" if f > b else "moved back")
+        elif b is not None and f is not None:
+            style = ("o", colour, colour, 6)
+            shown.add("same")
+        elif b is not None:
+            style = ("o", "white", colour, 6)
+            shown.add("baseline only")
+        elif f is not None:
+            style, b = ("s", colour, colour, 5), f
+            shown.add("follow-up only")
+        else:
+            continue
+        marks.setdefault(style, []).append((b, y))
+    for (marker, face, edge, size), points in marks.items():
+        x, y = zip(*points)
+        ax.plot(x, y, ls="", marker=marker, mfc=face, mec=edge, ms=size)
+    return shown
 
 
 def plot_cpd_heatmap(summary: pd.DataFrame, value: str = "hours_per_tutor",

@@ -150,6 +150,27 @@ def test_plot_stage_journey(stages):
     assert isinstance(fig, Figure)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == ["pupil voice", "CPD", "funding"]
+    fig.canvas.draw()
+    assert [t.get_text() for t in visible[0].get_yticklabels()] == ["b", "a"]
+    # CPD: a moved on (arrow, from segregation = 1), b has a baseline only (hollow, at 1)
+    cpd = visible[1]
+    arrows = [(a.xy, a.xyann) for a in cpd.texts]
+    assert arrows == [((3, 1), (1, 1))]
+    hollow = [line for line in cpd.get_lines() if line.get_markerfacecolor() == "white"]
+    assert [tuple(line.get_xydata()[0]) for line in hollow] == [(1.0, 0.0)]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["moved on", "moved back", "same", "baseline only"]
+
+
+def test_plot_stage_journey_of_one_service_has_a_row_per_area(stages):
+    journey = wf.stage_journey(stages)
+    fig = wf.plot_stage_journey(journey[journey["service"] == "a"])
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["funding", "CPD", "pupil voice"]
+    assert "a" in fig.get_suptitle()
+    assert sorted((a.xy, a.xyann) for a in ax.texts) == [((1, 0), (2, 0)), ((3, 1), (1, 1))]
 
 
 # --------------------------------------------------------------------------
