@@ -1067,7 +1067,8 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
                 "cwd": str(notebooks), "timeout": cell_timeout,
                 "index_href": "../" * depth + "index.html", "environment": environment,
                 "kernel_factory": factory})
-        outcomes = _execute(executor, specs, job_list, progress)
+        outcomes = _execute(executor, specs, job_list, progress,
+                            _start_order(job_list, _report_sizes(data, job_list)))
 
     results = [JobResult(job, o["status"], o["duration"], o["error"], o["warnings"])
                for job, o in zip(job_list, outcomes)]
@@ -1097,16 +1098,54 @@ def _start_workers(n_jobs: int, cleanup: contextlib.ExitStack) -> Any:
     return executor
 
 
+def _report_sizes(data: Any, job_list: Sequence[ReportJob]) -> list[int]:
+    """Rows of data behind each report, a guide to how long it takes to run.
+
+    Counted in every table with a ``service`` column: a service report has its service's
+    rows (in its year, where the table has years), a report across services every
+    service's rows in its year.
+    """
+    counts: dict[tuple[Any, Any], int] = {}
+    for frame in vars(data).values():
+        columns = getattr(frame, "columns", ())
+        if "service" not in columns or not len(frame):
+            continue
+        if "year" in columns:
+            rows = frame.groupby(["service", "year"], observed=True).size().items()
+        else:
+            rows = (((s, None), n) for s, n in frame.groupby("service", observed=True)
+                    .size().items())
+        for pair, n in rows:
+            counts[pair] = counts.get(pair, 0) + int(n)
+    sizes = []
+    for job in job_list:
+        service, year = job.parameters.get("service"), job.parameters.get("year")
+        sizes.append(sum(n for (s, y), n in counts.items()
+                         if service in (None, s) and y in (None, year)))
+    return sizes
+
+
+def _start_order(job_list: Sequence[ReportJob], sizes: Sequence[int]) -> list[int]:
+    """Indices of the jobs, longest-running first, so that the last to finish are short.
+
+    The reports across services come first (each covers every service), then the
+    service reports from the most data to the least: the pool's last report, which may
+    run alone while the other cores idle, is then one of the quickest.
+    """
+    weight = {ANNUAL_REPORT: 0, CROSS_SERVICE: 1, SERVICE_REPORT: 2}
+    return sorted(range(len(job_list)),
+                  key=lambda i: (weight.get(job_list[i].kind, 3), -sizes[i], i))
+
+
 def _execute(executor: Any, specs: list[dict[str, Any]], job_list: list[ReportJob],
-             progress: bool) -> list[dict[str, Any]]:
-    """Run the specs in the pool ``executor``; outcomes in the order of ``specs``."""
+             progress: bool, order: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Run the specs in the pool ``executor``, starting them in ``order`` (default: as
+    given); outcomes in the order of ``specs``."""
     from concurrent.futures import as_completed
 
     from tqdm.auto import tqdm
 
-    # Longest first keeps the pool busy: the per-year reports cover every service.
-    weight = {ANNUAL_REPORT: 0, CROSS_SERVICE: 1, SERVICE_REPORT: 2}
-    order = sorted(range(len(specs)), key=lambda i: (weight.get(job_list[i].kind, 3), i))
+    order = list(order) if order is not None else list(range(len(specs)))
     outcomes: list[dict[str, Any] | None] = [None] * len(specs)
     try:
         futures = {executor.submit(_run_job, specs[i]): i for i in order}

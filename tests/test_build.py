@@ -164,6 +164,32 @@ def test_plan_every_year_and_service():
         assert tuple(job.parameters) == build.REPORT_PARAMETERS[job.kind]
 
 
+def test_reports_start_longest_first():
+    """Reports across services first, then service reports by their rows of data, so
+    that the last report to run (perhaps alone) is a short one."""
+    data = types.SimpleNamespace(
+        **vars(DATA),
+        wellbeing=pd.DataFrame({"service": ["beta"] * 4 + ["alpha"] + ["gamma"] * 5,
+                                "year": ["2019-20"] * 5 + ["2020-21"] * 5}),
+        # tables without years count in every year
+        audit_ratings=pd.DataFrame({"service": ["gamma", "alpha"]}),
+        warnings=pd.DataFrame({"service": ["x"]}).iloc[:0])
+    jobs = plan_reports(data, data_dir="../data", disclosure={}, analysis={})
+    sizes = build._report_sizes(data, jobs)
+    # participants + wellbeing + services + audit ratings
+    assert dict(zip((j.output for j in jobs), sizes)) == {
+        "2019-20/annual_learning_report": 13, "2019-20/cross_service_comparison": 13,
+        "2019-20/service_report_alpha": 2 + 1 + 1 + 1, "2019-20/service_report_beta": 1 + 4 + 1,
+        "2020-21/annual_learning_report": 12, "2020-21/cross_service_comparison": 12,
+        "2020-21/service_report_alpha": 1 + 0 + 1 + 1,
+        "2020-21/service_report_gamma": 1 + 5 + 1 + 1}
+    assert [jobs[i].output for i in build._start_order(jobs, sizes)] == [
+        "2019-20/annual_learning_report", "2020-21/annual_learning_report",
+        "2019-20/cross_service_comparison", "2020-21/cross_service_comparison",
+        "2020-21/service_report_gamma", "2019-20/service_report_beta",
+        "2019-20/service_report_alpha", "2020-21/service_report_alpha"]
+
+
 def test_cli_options():
     args = parse_args("--years", "2019-20,2020-21", "--years", "2021-22", "--services", "a",
                       "--jobs", "3", "--timeout", "30")
@@ -288,7 +314,7 @@ def test_build_uses_config_and_writes_index_without_kernels(tmp_path, data_dir, 
     """Settings flow from the config file to every job; the index lists each result."""
     seen = {}
 
-    def fake_execute(executor, specs, job_list, progress):
+    def fake_execute(executor, specs, job_list, progress, order=None):
         seen.update(specs=specs, n_jobs=executor)
         return [{"status": "ok" if "beta" not in s["html"] else "failed", "duration": 61.0,
                  "error": None if "beta" not in s["html"] else "KeyError: 'x'\nmore",
@@ -331,7 +357,7 @@ def test_kernel_factory_runs_for_the_build_only(tmp_path, data_dir, monkeypatch,
 
     seen = {}
 
-    def fake_execute(executor, specs, job_list, progress):
+    def fake_execute(executor, specs, job_list, progress, order=None):
         address = specs[0]["kernel_factory"]
         seen.update(address=address, alive=address is not None and os.path.exists(address),
                     same=all(s["kernel_factory"] == address for s in specs))
