@@ -201,3 +201,32 @@ def test_the_client_is_ready_without_waiting_for_iopub_silence(factory):
     assert any(m["msg_type"] == "stream" and "hello from the kernel" in m["content"]["text"]
                for m in outputs)
     assert ready < 30
+
+
+def test_a_graceful_shutdown_checks_often_whether_the_kernel_has_gone(factory, monkeypatch):
+    """Every report waits for its kernel to exit: the manager looks every 10 ms (not
+    jupyter_client's 100 ms), and the kernel is gone once shutdown_kernel returns."""
+    import asyncio
+
+    from jupyter_client import AsyncKernelManager
+
+    seen = []
+    base = AsyncKernelManager._async_finish_shutdown
+
+    async def finish(self, waittime=None, pollinterval=0.1, restart=False):
+        seen.append(pollinterval)
+        await base(self, waittime, pollinterval, restart)
+
+    monkeypatch.setattr(AsyncKernelManager, "_async_finish_shutdown", finish)
+    _, address = factory
+    manager = kf.factory_kernel_manager(address)()
+
+    async def start_and_stop():
+        await manager.start_kernel()
+        pid = manager.provisioner.pid
+        await manager.shutdown_kernel()  # graceful: asks the kernel to exit, then waits
+        return pid
+
+    pid = asyncio.run(start_and_stop())
+    assert seen == [0.01]
+    assert gone(pid, within=1)
