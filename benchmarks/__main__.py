@@ -1,4 +1,4 @@
-"""``python -m benchmarks [suite|national|all] [--sizes 1,4,16] [--big-register]``."""
+"""``python -m benchmarks [suite|national|all] [--repeat 3] [--sizes 1,4,16] [--big-register]``."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ def main() -> int:
                         "register rows): load, attendance rates and summary")
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "ct-bench"),
                    help="folder for generated data (kept between runs)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="suite: builds (and rounds of minimal notebooks) to take the median of")
     p.add_argument("--json", default=None, help="write all figures to this file")
     args = p.parse_args()
     figures = {}
     if args.which in ("all", "suite"):
-        figures["suite"] = suite.run()
+        figures["suite"] = suite.run(repeat=args.repeat)
     if args.which in ("all", "national"):
         sizes = tuple(int(s) for s in args.sizes.split(","))
         figures["national"] = national.main(Path(args.work), sizes, big_register=args.big_register)

@@ -11,7 +11,7 @@
   once, which checks that the floor's division by the cores holds on this machine.
 
 Runs of the same build on a shared 2-core machine differ by 10-15%, so the build and
-the minimal notebook are timed several times and their medians compared.
+the minimal notebook are timed several times, taking turns, and their medians compared.
 """
 
 from __future__ import annotations
@@ -77,14 +77,31 @@ def run(data_dir: Path = REPO / "data" / "sample", jobs: int | None = None,
     rel = os.path.relpath(data_dir, NOTEBOOKS)
     plan = plan_reports(data, data_dir=rel, disclosure=DisclosurePolicy().to_dict(), analysis={})
     work = Path(tempfile.mkdtemp(prefix="ct-bench-suite-"))
+    minimal = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(_MINIMAL)])
+    minimal.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                      "language": "python"}
+    nbformat.write(minimal, work / "minimal.ipynb")
     try:
-        builds = []
-        for i in range(repeat):
-            builds.append(_timed(_build_command(data_dir, work / f"build{i}", cores)))
+        # Builds and minimal notebooks take turns, so that the machine's changes of
+        # speed over the run touch both sides of the ratio alike. The pool runs one
+        # minimal notebook per core at once; it is forked before this process has a
+        # kernel client of its own.
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        builds, starts, busy = [], [], []
+        with ProcessPoolExecutor(cores, mp_context=get_context("fork")) as pool:
+            for i in range(repeat):
+                builds.append(_timed(_build_command(data_dir, work / f"build{i}", cores)))
+                starts += [_minimal_start(work, 0) for _ in range(2)]
+                busy.append(statistics.mean(pool.map(_minimal_start, [work] * cores,
+                                                     range(cores))))
         build_seconds = statistics.median(builds)
+        one_start = statistics.median(starts)
+        busy_start = statistics.median(busy)
+
         fresh_seconds = _timed(_build_command(data_dir, work / "fresh", cores,
                                               "--fresh-kernels"))
-
         started = time.perf_counter()
         for job in plan:
             out = work / "loop" / (job.output.replace("/", "_") + ".ipynb")
@@ -94,24 +111,6 @@ def run(data_dir: Path = REPO / "data" / "sample", jobs: int | None = None,
                             "-k", "python3", "--no-progress-bar", "--log-level", "ERROR"],
                            check=True, capture_output=True)
         loop_seconds = time.perf_counter() - started
-
-        minimal = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(_MINIMAL)])
-        minimal.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                          "language": "python"}
-        nbformat.write(minimal, work / "minimal.ipynb")
-        # one per core at once, what a start costs with every core busy (forked before
-        # this process has a kernel client of its own)
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
-        busy = []
-        with ProcessPoolExecutor(cores, mp_context=get_context("fork")) as pool:
-            for _ in range(repeat):
-                busy.append(statistics.mean(pool.map(_minimal_start, [work] * cores,
-                                                     range(cores))))
-        busy_start = statistics.median(busy)
-        starts = [_minimal_start(work, 0) for _ in range(2 * repeat - 1)]
-        one_start = statistics.median(starts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     floor = one_start * len(plan) / cores
