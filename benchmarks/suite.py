@@ -102,15 +102,13 @@ def run(data_dir: Path = REPO / "data" / "sample", jobs: int | None = None,
 
         fresh_seconds = _timed(_build_command(data_dir, work / "fresh", cores,
                                               "--fresh-kernels"))
-        started = time.perf_counter()
-        for job in plan:
-            out = work / "loop" / (job.output.replace("/", "_") + ".ipynb")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([*_papermill_cli(), str(NOTEBOOKS / job.notebook), str(out),
-                            "-y", json.dumps(job.parameters), "--cwd", str(NOTEBOOKS),
-                            "-k", "python3", "--no-progress-bar", "--log-level", "ERROR"],
-                           check=True, capture_output=True)
-        loop_seconds = time.perf_counter() - started
+        (work / "loop").mkdir()
+        loop_seconds = sum(
+            _timed([*_papermill_cli(), str(NOTEBOOKS / job.notebook),
+                    str(work / "loop" / (job.output.replace("/", "_") + ".ipynb")),
+                    "-y", json.dumps(job.parameters), "--cwd", str(NOTEBOOKS),
+                    "-k", "python3", "--no-progress-bar", "--log-level", "ERROR"])
+            for job in plan)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     floor = one_start * len(plan) / cores

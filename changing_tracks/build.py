@@ -1132,9 +1132,8 @@ def _start_order(job_list: Sequence[ReportJob], sizes: Sequence[int]) -> list[in
     service reports from the most data to the least: the pool's last report, which may
     run alone while the other cores idle, is then one of the quickest.
     """
-    weight = {ANNUAL_REPORT: 0, CROSS_SERVICE: 1, SERVICE_REPORT: 2}
     return sorted(range(len(job_list)),
-                  key=lambda i: (weight.get(job_list[i].kind, 3), -sizes[i], i))
+                  key=lambda i: (_KIND_ORDER.get(job_list[i].kind, 9), -sizes[i], i))
 
 
 def _execute(executor: Any, specs: list[dict[str, Any]], job_list: list[ReportJob],

@@ -2180,8 +2180,6 @@ def _ratio_ticks(lo: float, hi: float) -> list[float]:
     return ticks
 
 
-_RATIO_FORMAT = FuncFormatter(lambda v, _pos: f"{v:g}")
-
 
 def plot_representation(table: pd.DataFrame, *, year: str | None = None,
                         services: Sequence[str] | None = None,
@@ -2252,7 +2250,7 @@ def plot_representation(table: pd.DataFrame, *, year: str | None = None,
                 ax.text(1.0, yi, "n/a", ha="center", va="center", color="0.5", fontsize=7)
         ax.set_xlim(lo, hi)
         ax.set_xticks(_ratio_ticks(lo, hi))
-        ax.xaxis.set_major_formatter(_RATIO_FORMAT)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_title(str(svc[k]), fontsize=10)
         ax.grid(axis="x", which="major", color="0.9")
