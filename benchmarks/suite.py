@@ -70,9 +70,10 @@ def run(data_dir: Path = REPO / "data" / "sample", jobs: int | None = None,
         repeat: int = 3) -> dict:
     import changing_tracks as ct
     from changing_tracks.build import plan_reports
+    from changing_tracks.config import cores as cores_usable
     from changing_tracks.disclosure import DisclosurePolicy
 
-    cores = jobs or os.cpu_count() or 1
+    cores = jobs or cores_usable()
     data = ct.load_data(data_dir)
     rel = os.path.relpath(data_dir, NOTEBOOKS)
     plan = plan_reports(data, data_dir=rel, disclosure=DisclosurePolicy().to_dict(), analysis={})

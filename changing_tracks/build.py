@@ -55,7 +55,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_TIMEOUT, BuildConfig, ConfigError, load_config
+from .config import DEFAULT_TIMEOUT, BuildConfig, ConfigError, cores, load_config
 
 __all__ = [
     "ReportJob",
@@ -952,14 +952,6 @@ def _resolve_config(config: BuildConfig | str | Path | None) -> BuildConfig:
     return load_config(config)
 
 
-def _cores() -> int:
-    """Cores this process may use (fewer than the machine's in a container or CI)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _relative_to(path: Path, start: Path) -> str:
     try:
         return Path(os.path.relpath(path, start)).as_posix()
@@ -1022,7 +1014,7 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
     cfg = _resolve_config(config)
-    n_jobs = jobs if jobs is not None else cfg.jobs if cfg.jobs is not None else _cores()
+    n_jobs = jobs if jobs is not None else cfg.jobs if cfg.jobs is not None else cores()
     cell_timeout = timeout if timeout is not None else cfg.timeout or DEFAULT_TIMEOUT
     if int(n_jobs) < 1:
         raise ReportPlanError([f"jobs: expected a number of notebooks >= 1, found {n_jobs!r}"])

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,15 @@ _DISCLOSURE_TYPES: dict[str, tuple[type, ...]] = {
 
 _TABLES = ("disclosure", "analysis", "build")
 _BUILD_KEYS = ("jobs", "timeout")
+
+
+def cores() -> int:
+    """Cores this process may use (fewer than the machine's in a container or CI): the
+    default number of notebooks run at once, and of tables read at once."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class ConfigError(ValueError):
