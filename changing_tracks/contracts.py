@@ -634,7 +634,8 @@ BENCHMARKS = Table(
                minimum=0, maximum=1, aliases=("percentage", "percent", "proportion", "rate")),
         Column("source", "text", "Publication the figure comes from.",
                aliases=("publication",)),
-        Column("source_year", "text", "Year of the publication's data (e.g. 2023/24).",
+        Column("source_year", "text", "Year of the publication's data (e.g. 2023/24); "
+               "reports add it to the source unless the source already names it.",
                aliases=("data year", "year")),
     ),
     key=("local_authority", "phase", "characteristic"),

@@ -1085,6 +1085,15 @@ def _characteristic_codes(participants: pd.DataFrame, name: str,
     return coded[f"{column}+1"][0], len(uniques) + 1, [int(h) + 1 for h in hits]
 
 
+def _source_label(source, year) -> str:
+    """A benchmark's source with its year, unless the source's title already gives that year
+    (as DfE titles do: "... in England 2023/24" and 2023/24 gives it once)."""
+    parts = [str(x) for x in (source, year) if pd.notna(x) and str(x).strip()]
+    if len(parts) == 2 and parts[1] in parts[0]:
+        parts = parts[:1]
+    return " ".join(parts)
+
+
 def _benchmark_table(benchmarks: pd.DataFrame) -> dict[tuple[str, str, str], tuple[float, str]]:
     _require(benchmarks, ["local_authority", "phase", "characteristic", "share"], "benchmarks")
     _check_values(benchmarks["phase"], contracts.PHASES, "phase")
@@ -1106,7 +1115,7 @@ def _benchmark_table(benchmarks: pd.DataFrame) -> dict[tuple[str, str, str], tup
     src = [""] * len(benchmarks)
     if "source" in benchmarks.columns:
         sy = benchmarks["source_year"] if "source_year" in benchmarks.columns else None
-        src = [" ".join(str(x) for x in (s, None if sy is None else sy.iloc[i]) if pd.notna(x))
+        src = [_source_label(s, None if sy is None else sy.iloc[i])
                for i, s in enumerate(benchmarks["source"])]
     table = {}
     for i, (a, ph, ch) in enumerate(key.itertuples(index=False)):

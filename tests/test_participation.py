@@ -154,6 +154,19 @@ def test_representation_ratio_and_benchmark(rep_data):
     assert fsm["expected"] == pytest.approx(12.5)
 
 
+def test_representation_source_names_its_year_once(rep_data):
+    """The source year is added to the source's title unless the title already gives it."""
+    participants, bench = rep_data
+    bench = bench.assign(source=np.where(bench["local_authority"] == "Essex",
+                                         "DfE pupils in England 2023/24", "DfE pupils"),
+                         source_year="2023/24")
+    rep = P.representation(participants, bench, SERVICES, pooled=False)
+    assert row(rep, service="s2", characteristic="fsm")["benchmark_source"] == \
+        "DfE pupils in England 2023/24"
+    assert row(rep, service="s1", characteristic="fsm")["benchmark_source"] == \
+        "DfE pupils 2023/24"
+
+
 def test_representation_unknown_values_are_counted(rep_data):
     participants, bench = rep_data
     rep = P.representation(participants, bench, SERVICES, pooled=False)
