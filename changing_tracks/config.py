@@ -67,7 +67,7 @@ _BUILD_KEYS = ("jobs", "timeout")
 
 def cores() -> int:
     """Cores this process may use (fewer than the machine's in a container or CI): the
-    default number of notebooks run at once, and of tables read at once."""
+    default number of notebooks run at once."""
     try:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
