@@ -39,11 +39,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .sample import write_sample
 
-    files = write_sample(args.out, seed=args.seed, n_services=args.services,
-                         participants_per_service=args.participants_per_service,
-                         audit_format=args.audit_format, attendance=not args.no_attendance,
-                         outcomes=not args.no_outcomes,
-                         sessions_per_participant=args.sessions_per_participant)
+    try:
+        files = write_sample(args.out, seed=args.seed, n_services=args.services,
+                             participants_per_service=args.participants_per_service,
+                             audit_format=args.audit_format, attendance=not args.no_attendance,
+                             outcomes=not args.no_outcomes,
+                             sessions_per_participant=args.sessions_per_participant,
+                             wellbeing_share=args.wellbeing_share)
+    except ValueError as exc:  # an argument out of range: say which, without a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"Wrote {len(files)} files to {args.out} (seed {args.seed}).")
     return 0
 
@@ -93,6 +98,8 @@ def parser() -> argparse.ArgumentParser:
                    help="csv writes one audit_ratings.csv (quicker at national scale)")
     s.add_argument("--sessions-per-participant", type=int, default=None,
                    help="weekly sessions per project (default 10-30); fewer shrinks the register")
+    s.add_argument("--wellbeing-share", type=float, default=1.0,
+                   help="share (above 0, at most 1) of the usual wellbeing questionnaires")
     s.add_argument("--no-attendance", action="store_true", help="leave the register empty")
     s.add_argument("--no-outcomes", action="store_true", help="leave outcome ratings empty")
     s.set_defaults(func=_cmd_sample)

@@ -881,7 +881,7 @@ _WELLBEING_MEAN = np.array([3.45, 3.22, 3.10, 3.30, 3.50])  # by project target 
 
 
 def _wellbeing_frame(seed: int, blocks: Sequence[_Block], specs: Sequence[_Spec],
-                     pid: pa.Array) -> pd.DataFrame:
+                     pid: pa.Array, share: float = 1.0) -> pd.DataFrame:
     parts: list[dict[str, np.ndarray]] = []
     swemwbs = np.array([k in SWEMWBS_ITEMS for k in WEMWBS_ITEMS])
     for b in blocks:
@@ -893,7 +893,9 @@ def _wellbeing_frame(seed: int, blocks: Sequence[_Block], specs: Sequence[_Spec]
                               np.where(b.year_group >= 5, code[primary], -1))
         instrument = np.where(special, -1, instrument)
         target = b.target
-        has_base = (instrument >= 0) & (rng.random(b.n) < np.where(target == 2, 0.75, 0.85))
+        # ``share`` scales the chance of a baseline on the same draws: 1 changes nothing
+        asked = np.where(target == 2, 0.75, 0.85) * share
+        has_base = (instrument >= 0) & (rng.random(b.n) < asked)
         base_index = b.first + ((rng.random(b.n) < 0.3) & (b.last > b.first))
         base_day = b.day(base_index)
         completed = b.status == STATUSES.index("completed")
@@ -1282,6 +1284,13 @@ def _audit_frame(seed: int, specs: Sequence[_Spec], statements: pd.DataFrame) ->
 # Public API
 # --------------------------------------------------------------------------
 
+def _check_share(name: str, value: object) -> None:
+    """A share above 0 and at most 1 (a plain number, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0 < value <= 1:
+        raise ValueError(f"{name} must be a number above 0 and at most 1; found {value!r}")
+
+
 def _check_int(name: str, value: object, minimum: int, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
@@ -1298,6 +1307,7 @@ def generate(
     attendance: bool = True,
     outcomes: bool = True,
     sessions_per_participant: int | None = None,
+    wellbeing_share: float = 1.0,
 ) -> dict[str, pd.DataFrame]:
     """Make a synthetic data set: one DataFrame per table in ``contracts.TABLES``.
 
@@ -1329,6 +1339,10 @@ def generate(
         Weekly sessions each term-time project offers (and each rolling-intake participant
         is offered); holiday projects offer at most this many. ``None`` gives 10-30 by
         project. Smaller values shrink the attendance register.
+    wellbeing_share : float, default 1
+        Share (above 0, at most 1) of the usual number of young people who fill in a
+        baseline questionnaire, and so of the questionnaires; 1 gives the usual number.
+        Benchmarks use it to set how many questionnaires a national data set has.
 
     Returns
     -------
@@ -1343,12 +1357,14 @@ def generate(
     """
     builders, _, _ = _builders(seed, n_services, participants_per_service,
                                attendance=attendance, outcomes=outcomes,
-                               sessions_per_participant=sessions_per_participant)
+                               sessions_per_participant=sessions_per_participant,
+                               wellbeing_share=wellbeing_share)
     return {name: build() for name, build in builders.items()}
 
 
 def _builders(seed: int, n_services: int | None, participants_per_service: int | None, *,
               attendance: bool, outcomes: bool, sessions_per_participant: int | None,
+              wellbeing_share: float = 1.0,
               ) -> tuple[dict[str, Callable[[], pd.DataFrame]], list[_Spec],
                          dict[str, Callable[[], Iterator[pd.DataFrame]]]]:
     """One function per table (in contract order) that builds it from the shared blocks,
@@ -1362,6 +1378,7 @@ def _builders(seed: int, n_services: int | None, participants_per_service: int |
     _check_int("n_services", n_services, 1)
     _check_int("participants_per_service", participants_per_service, 1)
     _check_int("sessions_per_participant", sessions_per_participant, 1)
+    _check_share("wellbeing_share", wellbeing_share)
     seed = int(seed)
     specs = _specs(seed, None if n_services is None else int(n_services))
     blocks = _blocks(seed, specs, None if participants_per_service is None
@@ -1375,7 +1392,7 @@ def _builders(seed: int, n_services: int | None, participants_per_service: int |
         "services": lambda: _services_frame(specs),
         "audit_statements": lambda: statements,
         "audit_ratings": lambda: _audit_frame(seed, specs, statements),
-        "wellbeing": lambda: _wellbeing_frame(seed, blocks, specs, pid),
+        "wellbeing": lambda: _wellbeing_frame(seed, blocks, specs, pid, float(wellbeing_share)),
         "participants": lambda: _participants_frame(blocks, specs, pid),
         "attendance": lambda: _attendance_frame(seed, blocks if attendance else [], pid),
         "outcome_indicators": _indicators_frame,
@@ -1518,6 +1535,7 @@ def write_sample(
     attendance: bool = True,
     outcomes: bool = True,
     sessions_per_participant: int | None = None,
+    wellbeing_share: float = 1.0,
 ) -> list[Path]:
     """Write a synthetic data set as the files the loaders read, with a README.
 
@@ -1536,7 +1554,8 @@ def write_sample(
     ----------
     out_dir : path
         Folder to write into (created if missing).
-    seed, n_services, participants_per_service, attendance, outcomes, sessions_per_participant
+    seed, n_services, participants_per_service, attendance, outcomes, sessions_per_participant,
+    wellbeing_share
         As for :func:`generate`.
     audit_format : {"workbooks", "csv"}, default "workbooks"
         How to write the audit ratings.
@@ -1550,7 +1569,8 @@ def write_sample(
         raise ValueError(f"audit_format must be 'workbooks' or 'csv'; found {audit_format!r}")
     builders, specs, parts = _builders(seed, n_services, participants_per_service,
                                        attendance=attendance, outcomes=outcomes,
-                                       sessions_per_participant=sessions_per_participant)
+                                       sessions_per_participant=sessions_per_participant,
+                                       wellbeing_share=wellbeing_share)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     audit_dir = out / "audit"
@@ -1583,7 +1603,8 @@ def write_sample(
         del frame
     written.append(_write_text(_readme(facts, specs, seed, n_services, participants_per_service,
                                        audit_format, attendance, outcomes,
-                                       sessions_per_participant), out / "README.md"))
+                                       sessions_per_participant, wellbeing_share),
+                               out / "README.md"))
     return written
 
 
@@ -1622,7 +1643,8 @@ def _write_workbooks(audit: pd.DataFrame, statements: pd.DataFrame, specs: Seque
 
 def _readme(facts: dict, specs: Sequence[_Spec], seed: int, n_services: int | None,
             participants_per_service: int | None, audit_format: str, attendance: bool,
-            outcomes: bool, sessions_per_participant: int | None) -> str:
+            outcomes: bool, sessions_per_participant: int | None,
+            wellbeing_share: float = 1.0) -> str:
     """README text: what the files are (synthetic, illustrative) and how they were made."""
     command = f"python -m changing_tracks sample --out data/sample --seed {seed}"
     if n_services is not None:
@@ -1638,6 +1660,8 @@ def _readme(facts: dict, specs: Sequence[_Spec], seed: int, n_services: int | No
         extras.append("outcomes=False")
     if sessions_per_participant is not None:
         extras.append(f"sessions_per_participant={sessions_per_participant}")
+    if wellbeing_share != 1:
+        extras.append(f"wellbeing_share={wellbeing_share}")
     follow_services = facts["followed"]
     no_follow = [s.name for s in specs if s.service not in follow_services]
     no_follow_text = (", ".join(no_follow[:5]) + (f" and {len(no_follow) - 5} more"

@@ -64,6 +64,16 @@ def test_sample_command_is_deterministic(tmp_path):
         assert not sub.diff_files
 
 
+def test_sample_command_refuses_out_of_range_settings_in_plain_words(tmp_path, capsys):
+    for option, value, said in (("--wellbeing-share", "0", "wellbeing_share must be a number "
+                                 "above 0 and at most 1; found 0.0"),
+                                ("--services", "0", "n_services must be a whole number")):
+        assert main(["sample", "--out", str(tmp_path / "out"), option, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and said in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_committed_sample_equals_regeneration_from_its_seed(tmp_path, sample_dir):
     write_sample(tmp_path / "regen", seed=2020)
     regenerated = sorted(p.relative_to(tmp_path / "regen") for p in (tmp_path / "regen").rglob("*")

@@ -151,6 +151,9 @@ def test_invalid_arguments_raise_value_error(tmp_path):
         generate(participants_per_service=0)
     with pytest.raises(ValueError, match="sessions_per_participant"):
         generate(sessions_per_participant=1.5)
+    for share in (0, 1.5, True, "half"):
+        with pytest.raises(ValueError, match="wellbeing_share"):
+            generate(wellbeing_share=share)
     with pytest.raises(ValueError, match="audit_format"):
         write_sample(tmp_path, audit_format="pdf")
 
@@ -359,6 +362,22 @@ def test_sessions_per_participant_caps_the_register():
 # --------------------------------------------------------------------------
 # Wellbeing
 # --------------------------------------------------------------------------
+
+def test_wellbeing_share_thins_the_questionnaires_and_nothing_else():
+    kwargs = dict(n_services=4, participants_per_service=400, attendance=False, outcomes=False)
+    full = generate(**kwargs)
+    half = generate(**kwargs, wellbeing_share=0.5)
+    # the same draws, fewer asked: the half set's questionnaires are the full set's
+    assert 0.4 < len(half["wellbeing"]) / len(full["wellbeing"]) < 0.6
+    kept = full["wellbeing"].set_index(["participant", "year", "wave"]).loc[
+        half["wellbeing"].set_index(["participant", "year", "wave"]).index]
+    answers = ["date", "instrument", "age", *WEMWBS_ITEMS]
+    pd.testing.assert_frame_equal(kept[answers].reset_index(drop=True),
+                                  half["wellbeing"][answers].reset_index(drop=True))
+    pd.testing.assert_frame_equal(full["participants"], half["participants"])
+    pd.testing.assert_frame_equal(full["wellbeing"], generate(**kwargs, wellbeing_share=1.0)[
+        "wellbeing"])
+
 
 def _paired(w: pd.DataFrame) -> pd.DataFrame:
     return w.pivot_table(index=["participant", "year"], columns="wave", values="date",
