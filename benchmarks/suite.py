@@ -57,13 +57,22 @@ def _timed(command: list[str]) -> float:
 
 
 def _minimal_start(work: Path, i: int) -> float:
-    """Seconds papermill takes to run the minimal notebook (written in ``work``)."""
+    """Seconds papermill takes to run the minimal notebook (written in ``work``). The
+    kernel's start-up notices are kept off the terminal, as the build keeps them, and
+    shown only if the notebook fails."""
     import papermill
 
-    started = time.perf_counter()
-    papermill.execute_notebook(str(work / "minimal.ipynb"), str(work / f"minimal.{i}.ipynb"),
-                               kernel_name="python3", progress_bar=False)
-    return time.perf_counter() - started
+    from changing_tracks.build import _captured_stderr, _tail
+
+    with _captured_stderr() as log:
+        started = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(work / "minimal.ipynb"),
+                                       str(work / f"minimal.{i}.ipynb"),
+                                       kernel_name="python3", progress_bar=False)
+        except Exception as exc:
+            raise RuntimeError(f"the minimal notebook failed: {exc}\n{_tail(log)}") from exc
+        return time.perf_counter() - started
 
 
 def run(data_dir: Path = REPO / "data" / "sample", jobs: int | None = None,
