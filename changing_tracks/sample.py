@@ -881,7 +881,7 @@ _WELLBEING_MEAN = np.array([3.45, 3.22, 3.10, 3.30, 3.50])  # by project target 
 
 
 def _wellbeing_frame(seed: int, blocks: Sequence[_Block], specs: Sequence[_Spec],
-                     pid: pa.Array, share: float = 1.0) -> pd.DataFrame:
+                     pid: pa.Array, share: float) -> pd.DataFrame:
     parts: list[dict[str, np.ndarray]] = []
     swemwbs = np.array([k in SWEMWBS_ITEMS for k in WEMWBS_ITEMS])
     for b in blocks:
@@ -1364,7 +1364,7 @@ def generate(
 
 def _builders(seed: int, n_services: int | None, participants_per_service: int | None, *,
               attendance: bool, outcomes: bool, sessions_per_participant: int | None,
-              wellbeing_share: float = 1.0,
+              wellbeing_share: float,
               ) -> tuple[dict[str, Callable[[], pd.DataFrame]], list[_Spec],
                          dict[str, Callable[[], Iterator[pd.DataFrame]]]]:
     """One function per table (in contract order) that builds it from the shared blocks,
@@ -1644,7 +1644,7 @@ def _write_workbooks(audit: pd.DataFrame, statements: pd.DataFrame, specs: Seque
 def _readme(facts: dict, specs: Sequence[_Spec], seed: int, n_services: int | None,
             participants_per_service: int | None, audit_format: str, attendance: bool,
             outcomes: bool, sessions_per_participant: int | None,
-            wellbeing_share: float = 1.0) -> str:
+            wellbeing_share: float) -> str:
     """README text: what the files are (synthetic, illustrative) and how they were made."""
     command = f"python -m changing_tracks sample --out data/sample --seed {seed}"
     if n_services is not None:
