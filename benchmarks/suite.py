@@ -5,7 +5,8 @@
   for comparison, once with ``--fresh-kernels`` (every kernel a new Python);
 - loop: the ``papermill`` command run once per report, one after another, with the same
   notebooks and parameters (no HTML rendering, so the loop is favoured);
-- floor: one minimal notebook that only imports the project, executed by papermill,
+- floor: one minimal notebook that only imports what the reports import (the notebooks'
+  imports and the libraries their analyses import on first use), executed by papermill,
   times the number of reports divided by the cores: what any notebook-per-report build
   must pay at least. For comparison, the same with one minimal notebook per core at
   once, which checks that the floor's division by the cores holds on this machine.
@@ -28,11 +29,14 @@ from pathlib import Path
 
 import nbformat
 
+from changing_tracks.kernel_factory import PRELOAD
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-_MINIMAL = ("import changing_tracks, changing_tracks.reports, changing_tracks.wellbeing, "
-            "changing_tracks.participation, changing_tracks.audit, changing_tracks.outcomes, "
-            "changing_tracks.workforce\nimport pandas, matplotlib.pyplot")
+#: What the report kernels import, without the kernel's own modules: the notebooks' own
+#: imports and the libraries their analyses import on first use (statsmodels).
+_PROJECT_IMPORTS = tuple(m for m in PRELOAD if not m.startswith(("ipykernel", "IPython")))
+_MINIMAL = "import " + ", ".join(_PROJECT_IMPORTS)
 
 
 def _papermill_cli() -> list[str]:

@@ -49,7 +49,7 @@ PRELOAD: tuple[str, ...] = (
     "numpy", "pandas", "pyarrow", "scipy.stats", "matplotlib",
     # the statsmodels parts the library uses (statsmodels.api imports much more)
     "statsmodels.stats.meta_analysis", "statsmodels.regression.mixed_linear_model",
-    "matplotlib.pyplot", "seaborn",
+    "matplotlib.pyplot",
     "changing_tracks", "changing_tracks.reports", "changing_tracks.reports.service",
     "changing_tracks.reports.programme", "changing_tracks.reports.snapshot",
 )

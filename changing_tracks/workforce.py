@@ -1419,7 +1419,7 @@ def plot_cpd_heatmap(summary: pd.DataFrame, value: str = "hours_per_tutor",
         topics"`` left out), each cell annotated; blank cells (e.g. suppressed
         values) are left white.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     _require(summary, ["service", "year", "topic", value], "summary")
     data = summary[summary["topic"].astype(str) != ALL_TOPICS]
@@ -1438,8 +1438,9 @@ def plot_cpd_heatmap(summary: pd.DataFrame, value: str = "hours_per_tutor",
     # Suppressed cells (NaN or a symbol such as "c") are left blank.
     table = table.reindex(index=rows, columns=cols).apply(pd.to_numeric, errors="coerce")
     table = table.astype(float)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * max(1, len(cols)),
-                                    1.8 + 0.45 * max(1, len(rows))))
+    fig = Figure(figsize=(1.0 + 0.75 * max(1, len(cols)), 1.8 + 0.45 * max(1, len(rows))),
+                 layout="constrained")
+    ax = fig.subplots()
     finite = table.to_numpy()[np.isfinite(table.to_numpy())]
     top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     image = ax.imshow(np.ma.masked_invalid(table.to_numpy()), cmap="Blues", aspect="auto",
@@ -1457,7 +1458,6 @@ def plot_cpd_heatmap(summary: pd.DataFrame, value: str = "hours_per_tutor",
     fig.colorbar(image, ax=ax, label=value.replace("_", " "))
     ax.set_title(f"CPD by service and topic ({value.replace('_', ' ')}"
                  + (f", {year})" if year else ")"))
-    fig.tight_layout()
     return fig
 
 
@@ -1483,7 +1483,7 @@ def plot_workforce_profile(diversity: pd.DataFrame, service: str | None = None,
         workforce's ``n`` is printed beside each group. Missing or
         suppressed values are simply not drawn.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     _require(diversity, ["service", "year", "characteristic", "n", "pct", "pct_participants",
                          "pct_population"], "diversity")
@@ -1501,7 +1501,8 @@ def plot_workforce_profile(diversity: pd.DataFrame, service: str | None = None,
         raise ValueError(f"year must be one of {years}, not {year!r}")
     sub = data[(data["service"] == service) & (data["year"] == year)]
     labels = list(sub["characteristic"])
-    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.55 * max(1, len(labels))))
+    fig = Figure(figsize=(7.5, 1.2 + 0.55 * max(1, len(labels))), layout="constrained")
+    ax = fig.subplots()
     y = np.arange(len(labels))[::-1]
     h = 0.26
     series = (("workforce", "pct", "#2166ac"), ("participants", "pct_participants", "#f4a582"),
@@ -1523,8 +1524,7 @@ def plot_workforce_profile(diversity: pd.DataFrame, service: str | None = None,
                        fontsize=8)
     ax.set_xlim(0, 112)
     ax.set_xlabel("% with the characteristic (of those recorded)")
-    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8,
-               frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3,
+               fontsize=8, frameon=False)
     ax.set_title(f"Workforce profile: {service}" + (f", {year}" if year else ""))
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig

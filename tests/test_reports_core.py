@@ -332,3 +332,73 @@ def test_pinned_empty_axis_labels_leave_the_image_unchanged(layout):
     labelled = fig.axes[0].xaxis
     assert labelled.get_label_text() == "Instrument family" and labelled._autolabelpos
     assert not fig.axes[1].xaxis._autolabelpos  # empty label: pinned
+
+
+def _png_pixels(data: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")).astype(float)
+
+
+def _savefig_tight(fig) -> bytes:
+    import io
+
+    from changing_tracks.reports import FIGURE_DPI, PNG_COMPRESS_LEVEL
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight",
+                pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    return buffer.getvalue()
+
+
+def _margins():
+    # small axes in the middle of a big canvas: the tight box cuts most of it away
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 6))
+    ax = fig.add_axes((0.35, 0.3, 0.3, 0.3))
+    ax.plot([0, 1, 2], [2, 0, 1], marker="o")
+    ax.set_title("Off-centre title")
+    return fig
+
+
+@pytest.mark.parametrize("make", [lambda: _panels("constrained"), lambda: _panels("tight"),
+                                  _margins], ids=["constrained", "tight", "margins"])
+def test_render_png_draws_what_savefig_tight_draws(make):
+    from changing_tracks.reports import render_png
+
+    expected = _png_pixels(_savefig_tight(make()))
+    got = _png_pixels(render_png(make()))
+    assert got.shape == expected.shape
+    # the same picture up to the box's place within a pixel: lines and letters land on
+    # the next pixel at most, and only where they are anti-aliased; a crop two pixels out
+    # (or a missing label) leaves far more pixels unmatched
+    assert (_unmatched(got, expected) > 64).mean() < 0.01
+    assert (_unmatched(got, expected) > 64).mean() < \
+        (_unmatched(np.roll(expected, 2, axis=0), expected) > 64).mean() / 4
+
+
+def _unmatched(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Each pixel's difference from the closest of ``expected``'s pixels one step away."""
+    height, width = expected.shape[:2]
+    padded = np.pad(expected, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    return np.min([np.abs(got - padded[dy:dy + height, dx:dx + width]).max(axis=-1)
+                   for dy in range(3) for dx in range(3)], axis=0)
+
+
+def test_render_png_leaves_figures_drawn_beyond_their_canvas_to_savefig():
+    from matplotlib.figure import Figure
+
+    from changing_tracks.reports import FIGURE_DPI, render_png
+
+    def make():
+        fig = Figure(figsize=(4, 3), layout="constrained")
+        fig.subplots().bar(["a", "b"], [1, 2])
+        fig.text(1.05, 0.5, "a note to the right of the canvas")
+        return fig
+
+    got = render_png(make())
+    assert got == _savefig_tight(make())
+    assert _png_pixels(got).shape[1] > 4 * FIGURE_DPI  # the canvas grew to show the note
