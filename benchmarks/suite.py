@@ -148,7 +148,8 @@ def run(data_dir: Path = REPO / "data" / "sample", jobs: int | None = None,
     print(f"   build with --fresh-kernels             {fresh_seconds:>8.1f} s")
     print(f"   sequential papermill loop              {loop_seconds:>8.1f} s")
     print(f"   speed-up (target >= 1.8)               {figures['speedup']:>8.2f} x")
-    print(f"   minimal notebook start, median of {len(starts)}  {one_start:>8.2f} s")
+    print(f"   minimal notebook start, median of {len(starts)}  {one_start:>8.2f} s   runs: "
+          + ", ".join(f"{s:.2f}" for s in starts))
     print(f"   floor = start x reports / cores        {floor:>8.1f} s")
     print(f"   build / floor (target <= 1.5)          {figures['build_over_floor']:>8.2f} x")
     print(f"   for comparison: minimal notebook start with {cores} at once "
