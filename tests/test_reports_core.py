@@ -402,3 +402,15 @@ def test_render_png_leaves_figures_drawn_beyond_their_canvas_to_savefig():
     got = render_png(make())
     assert got == _savefig_tight(make())
     assert _png_pixels(got).shape[1] > 4 * FIGURE_DPI  # the canvas grew to show the note
+
+
+def test_render_png_leaves_the_figure_its_dpi_and_canvas():
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from changing_tracks.reports import FIGURE_DPI, render_png
+
+    fig = _panels("constrained")
+    canvas, dpi = fig.canvas, fig.dpi
+    assert type(canvas) is FigureCanvasBase and dpi != FIGURE_DPI
+    render_png(fig)
+    assert fig.canvas is canvas and fig.dpi == dpi

@@ -936,8 +936,24 @@ def render_png(fig, dpi: float = FIGURE_DPI) -> bytes:
     out of that picture, the padding beyond the canvas's edge filled with the figure's
     face colour. The two differ only by the box's position within a pixel (under half a
     pixel). A figure with something drawn outside its canvas, which savefig's canvas
-    would grow to show, is saved by savefig.
+    would grow to show, is saved by savefig. The figure keeps its own dpi and canvas.
     """
+    original_dpi, original_canvas = fig.dpi, fig.canvas
+    try:
+        png = _draw_once(fig, dpi)
+    finally:
+        fig.set_canvas(original_canvas)
+        fig.dpi = original_dpi
+    if png is None:
+        out = io.BytesIO()
+        fig.savefig(out, format="png", dpi=dpi, bbox_inches="tight",
+                    pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+        png = out.getvalue()
+    return png
+
+
+def _draw_once(fig, dpi: float) -> bytes | None:
+    """:func:`render_png`'s single drawing; None if something is drawn outside the canvas."""
     import matplotlib as mpl
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import to_rgba
@@ -951,10 +967,7 @@ def render_png(fig, dpi: float = FIGURE_DPI) -> bytes:
     slack = 0.5 / dpi
     if (drawn.x0 < -slack or drawn.y0 < -slack or drawn.x1 * dpi > width + 0.5
             or drawn.y1 * dpi > height + 0.5):
-        out = io.BytesIO()
-        fig.savefig(out, format="png", dpi=dpi, bbox_inches="tight",
-                    pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
-        return out.getvalue()
+        return None
     box = drawn.padded(mpl.rcParams["savefig.pad_inches"])
     # savefig's canvas: the box's size in pixels, truncated; its top left corner at (0, 0)
     box_width, box_height = int(box.width * dpi), int(box.height * dpi)
@@ -968,7 +981,7 @@ def render_png(fig, dpi: float = FIGURE_DPI) -> bytes:
         cut[y0 - top:y1 - top, x0 - left:x1 - left] = picture[y0:y1, x0:x1]
     out = io.BytesIO()
     imsave(out, cut, format="png", origin="upper", dpi=dpi,
-                     pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+           pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return out.getvalue()
 
 
