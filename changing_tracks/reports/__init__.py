@@ -855,16 +855,16 @@ class Report:
         return out
 
     def figure(self, fig, *, alt: str = "", note: str = "") -> ShownFigure:
-        """A figure for publication: rendered once, checked for participant ids, closed."""
-        buffer = io.BytesIO()
+        """A figure for publication: drawn once (:func:`render_png`), checked for participant
+        ids, closed."""
         try:
             _pin_empty_axis_labels(fig)
-            buffer.write(render_png(fig, FIGURE_DPI))
+            png = render_png(fig, FIGURE_DPI)
             # checked as drawn: tick labels are only written when a figure is drawn
             check_no_identifiers(fig, self._ids(), what="figure", draw=False)
         finally:
             _close(fig)
-        return ShownFigure(buffer.getvalue(), alt=alt, note=note)
+        return ShownFigure(png, alt=alt, note=note)
 
     def plot(self, plot: Callable[..., Any], table: pd.DataFrame, *, n: str = "n",
              by: str | None = "service", noun: str | tuple[str, str] | None = None,
