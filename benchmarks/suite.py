@@ -29,14 +29,11 @@ from pathlib import Path
 
 import nbformat
 
-from changing_tracks.kernel_factory import PRELOAD
+from changing_tracks.kernel_factory import REPORT_IMPORTS
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-#: What the report kernels import, without the kernel's own modules: the notebooks' own
-#: imports and the libraries their analyses import on first use (statsmodels).
-_PROJECT_IMPORTS = tuple(m for m in PRELOAD if not m.startswith(("ipykernel", "IPython")))
-_MINIMAL = "import " + ", ".join(_PROJECT_IMPORTS)
+_MINIMAL = "import " + ", ".join(REPORT_IMPORTS)
 
 
 def _papermill_cli() -> list[str]:

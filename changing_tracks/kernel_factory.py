@@ -38,20 +38,24 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PRELOAD", "KernelFactory", "factory_kernel_manager", "ask_factory", "available"]
+__all__ = ["PRELOAD", "REPORT_IMPORTS", "KernelFactory", "factory_kernel_manager", "ask_factory", "available"]
 
-#: Modules the factory imports before forking: what the report notebooks import, and the
-#: kernel itself. A module that fails to import is skipped (the kernel then imports it, or
-#: reports the error, as a fresh kernel would).
-PRELOAD: tuple[str, ...] = (
-    "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
-    "IPython",
+#: What the report notebooks import, directly or on first use by their analyses.
+REPORT_IMPORTS: tuple[str, ...] = (
     "numpy", "pandas", "pyarrow", "scipy.stats", "matplotlib",
     # the statsmodels parts the library uses (statsmodels.api imports much more)
     "statsmodels.stats.meta_analysis", "statsmodels.regression.mixed_linear_model",
     "matplotlib.pyplot",
     "changing_tracks", "changing_tracks.reports", "changing_tracks.reports.service",
     "changing_tracks.reports.programme", "changing_tracks.reports.snapshot",
+)
+
+#: Modules the factory imports before forking: the kernel itself, and what the report
+#: notebooks import. A module that fails to import is skipped (the kernel then imports it,
+#: or reports the error, as a fresh kernel would).
+PRELOAD: tuple[str, ...] = (
+    "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
+    "IPython", *REPORT_IMPORTS,
 )
 
 _LAUNCHER = "ipykernel_launcher"
