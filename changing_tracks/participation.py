@@ -2267,9 +2267,10 @@ def plot_representation(table: pd.DataFrame, *, year: str | None = None,
     ax0.set_yticks(range(len(chars)))
     ax0.set_yticklabels([_CHARACTERISTIC_LABELS.get(c, c) for c in chars])
     ax0.set_ylim(len(chars) - 0.5, -0.5)
-    fig.supxlabel("Representation ratio (participant share / population share; log scale)")
+    fig.supxlabel("Representation ratio (participant share / population share; log scale)",
+                  wrap=True)
     title = "Representation against the local population"
-    fig.suptitle(title + (f", {yr}" if yr else ""))
+    fig.suptitle(title + (f", {yr}" if yr else ""), wrap=True)
     return fig
 
 
@@ -2386,5 +2387,6 @@ def plot_equity_gaps(gaps: pd.DataFrame, *, service: str = POOLED, year: str | N
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_title(titles[measure], fontsize=10)
     axes[0].legend(fontsize=8, loc="upper left")
-    fig.suptitle(f"Priority groups and their peers: {service}" + (f", {yr}" if yr else ""))
+    fig.suptitle(f"Priority groups and their peers: {service}" + (f", {yr}" if yr else ""),
+                 wrap=True)
     return fig

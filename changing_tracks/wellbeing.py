@@ -2187,12 +2187,13 @@ def kruskal_dunn(
 # --------------------------------------------------------------------------
 
 def _caption(fig: Figure, copyright_note: bool) -> None:
+    """Put :data:`COPYRIGHT` at the foot of ``fig``, wrapped to the figure's width.
+
+    Placed as the figure's x label, so that constrained layout keeps it clear of the
+    axes however many lines it wraps to.
+    """
     if copyright_note:
-        engine = fig.get_layout_engine()
-        if engine is not None:
-            engine.set(rect=(0, 0.04, 1, 0.96))  # keep the caption clear of the axes
-        fig.text(0.01, 0.005, COPYRIGHT, fontsize=6, color="0.35", ha="left", va="bottom",
-                 wrap=True)
+        fig.supxlabel(COPYRIGHT, x=0.01, ha="left", fontsize=6, color="0.35", wrap=True)
 
 
 def _scale_of(table: pd.DataFrame, default: str | None = "SWEMWBS") -> str | None:
@@ -2234,7 +2235,9 @@ def paired_plot(
     k = max(len(groups), 1)
     ncols = max(1, min(ncols, k))
     nrows = math.ceil(k / ncols)
-    fig = Figure(figsize=(2.6 * ncols + 0.5, 2.6 * nrows + 0.9), layout="constrained")
+    # one panel gets room for its title and the figure's (which wrap if still too long)
+    fig = Figure(figsize=(max(2.6 * ncols + 0.5, 4.8), 2.6 * nrows + 0.9),
+                 layout="constrained")
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
     if not groups:
         axes[0].text(0.5, 0.5, "No young people with both a baseline and a follow-up score",
@@ -2255,13 +2258,13 @@ def paired_plot(
         ax.plot([0, 1], [b.mean(), f.mean()], color="C0", lw=2, zorder=2)
         ax.set_xticks([0, 1], ["Baseline", "Follow-up"])
         ax.set_xlim(-0.3, 1.3)
-        ax.set_title(f"{g} ({len(sub)} young people)", fontsize=9)
+        ax.set_title(f"{g} ({len(sub)} young people)", fontsize=9, wrap=True)
     for ax in axes[len(groups):] if groups else axes[1:]:
         ax.set_axis_off()
     for ax in axes[::ncols]:
         ax.set_ylabel(_SCALE_LABEL.get(scale, scale))
     fig.suptitle("Wellbeing at the start and end of the project, by service "
-                 "(mean and 95% confidence interval)")
+                 "(mean and 95% confidence interval)", wrap=True)
     _caption(fig, copyright_note)
     return fig
 
@@ -2361,7 +2364,8 @@ def funnel_plot(funnel_table: pd.DataFrame, *, by: str = "service",
         adj = str(t["adjustment"].iloc[0])
         ax.legend(fontsize=8, frameon=False, title=None if adj == "none" else
                   "limits widened for over-dispersion", title_fontsize=7)
-    fig.suptitle("Mean change in wellbeing by service, against number of young people")
+    fig.suptitle("Mean change in wellbeing by service, against number of young people",
+                 wrap=True)
     _caption(fig, copyright_note)
     return fig
 
@@ -2409,6 +2413,6 @@ def forest_plot(forest_table: pd.DataFrame, *, by: str = "service",
         ax.axvline(0, color="0.3", lw=1)
         ax.set_xlabel(f"Mean change in {label}\n(follow-up minus baseline, with 95% "
                       "confidence interval)")
-    fig.suptitle("Change in wellbeing by service, with the pooled estimate")
+    fig.suptitle("Change in wellbeing by service, with the pooled estimate", wrap=True)
     _caption(fig, copyright_note)
     return fig

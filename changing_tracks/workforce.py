@@ -1360,7 +1360,7 @@ def plot_stage_journey(journey: pd.DataFrame, areas: Sequence[str] | None = None
     fig.legend([legend[k] for k in kinds], kinds, loc="outside lower center",
                ncol=len(kinds), frameon=False)
     fig.suptitle("Stages of inclusion: baseline to follow-up"
-                 + (f", {services[0]}" if len(services) == 1 else ""))
+                 + (f", {services[0]}" if len(services) == 1 else ""), wrap=True)
     return fig
 
 

@@ -104,3 +104,19 @@ def arrow_text(values, chunks: int = 1):
     cut = np.linspace(0, len(arr), chunks + 1).astype(int)
     return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(
         [arr[a:b] for a, b in zip(cut[:-1], cut[1:])], pa.large_string())))
+
+
+def assert_within_canvas(fig):
+    """Everything ``fig`` draws lies on its canvas: titles and labels wrap rather than run
+    past its edges, which would make the saved picture lopsided (and make reports draw it
+    twice; see :func:`changing_tracks.reports.render_png`)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    drawn = fig.get_tightbbox(canvas.get_renderer())  # inches
+    width, height = fig.get_size_inches()
+    slack = 1 / fig.dpi
+    assert (drawn.x0 >= -slack and drawn.y0 >= -slack and drawn.x1 <= width + slack
+            and drawn.y1 <= height + slack), (drawn.bounds, (width, height))
+    return canvas.get_renderer()

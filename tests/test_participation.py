@@ -733,6 +733,10 @@ def test_figures_return_figures(equity_data, rep_data):
     labels = {t.get_text() for a in fig.axes for t in a.get_xticklabels()}
     assert {"0.5", "1", "2"} <= labels
     assert not ax.xaxis.get_minorticklocs().size  # no unlabelled minor ticks
+    # one service's figure, as in its report: its x label wraps within the figure
+    one = P.plot_representation(rep[rep["service"] == "s1"])
+    assert len(one.axes) == 1
+    assert_within_canvas(one)
     fig = P.plot_attendance(P.attendance_summary(P.attendance_rates(p, a)))
     assert isinstance(fig, Figure)
     fig = P.plot_equity_gaps(P.equity_gaps(p, a), measures=("attendance", "retention",
@@ -767,7 +771,7 @@ def test_figures_accept_suppressed_display_tables(equity_data):
 # Disclosure-control specs (attrs["suppress"]) as Report.publish applies them
 # --------------------------------------------------------------------------
 
-from .conftest import assert_spec  # noqa: E402
+from .conftest import assert_spec, assert_within_canvas  # noqa: E402
 
 
 def _shown(table, spec=None):

@@ -952,6 +952,24 @@ def test_figures_return_figures_with_plain_titles():
     assert figs["forest"].axes[0].get_yticklabels()[0].get_text() == "A (n=12)"
 
 
+def test_figures_fit_their_canvas_with_the_caption_clear_of_the_axes():
+    # one service with a long name: the panel's title, the figure's title and the
+    # copyright caption all wrap within the figure
+    long_name = "Resonate (Liverpool Music Hub), Music Education Hub for the city"
+    one = wb.pair(pairs_fixture(services=(long_name,), sizes=(12,), shift=(1.0,)))
+    df = pairs_fixture()
+    table = wb.change_by(df)
+    for fig in (wb.paired_plot(one), wb.paired_plot(wb.pair(df)),
+                wb.change_distribution_plot(one),
+                wb.funnel_plot(wb.funnel_data(table), scale="SWEMWBS"),
+                wb.forest_plot(wb.forest_data(table), scale="SWEMWBS")):
+        renderer = assert_within_canvas(fig)
+        caption, = [t for t in fig.texts if t.get_text() == wb.COPYRIGHT]
+        top = caption.get_window_extent(renderer).y1
+        assert all(top <= ax.get_tightbbox(renderer).y0 + 0.5 for ax in fig.axes
+                   if ax.get_visible() and ax.axison)
+
+
 def test_figures_with_empty_inputs():
     pairs = wb.pair(pairs_fixture().iloc[0:0])
     table = wb.change_by(pairs_fixture().iloc[0:0])
@@ -982,7 +1000,7 @@ def test_docstring_examples():
 # Disclosure-control specs (attrs["suppress"])
 # --------------------------------------------------------------------------
 
-from .conftest import assert_spec  # noqa: E402
+from .conftest import assert_spec, assert_within_canvas  # noqa: E402
 
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:

@@ -173,6 +173,15 @@ def test_plot_stage_journey_of_one_service_has_a_row_per_area(stages):
     assert sorted((a.xy, a.xyann) for a in ax.texts) == [((1, 0), (2, 0)), ((3, 1), (1, 1))]
 
 
+def test_plot_stage_journey_title_wraps_within_the_figure(stages):
+    journey = wf.stage_journey(stages)
+    one = journey[journey["service"] == "a"].assign(
+        service="Resonate (Liverpool Music Hub), Music Education Hub for the city")
+    fig = wf.plot_stage_journey(one)
+    _assert_within_canvas(fig)
+    assert "Liverpool" in fig.get_suptitle()
+
+
 # --------------------------------------------------------------------------
 # CPD and reflective practice
 # --------------------------------------------------------------------------
@@ -692,6 +701,7 @@ def test_tables_carry_what_the_disclosure_step_needs(tutors, cpd):
 # --------------------------------------------------------------------------
 
 from .conftest import assert_spec as _assert_spec  # noqa: E402
+from .conftest import assert_within_canvas as _assert_within_canvas  # noqa: E402
 
 
 def assert_spec(table: pd.DataFrame, settings: set = frozenset()) -> dict:
