@@ -578,6 +578,13 @@ def service_scores(
     _choice(not_applicable, _NA_RULES, "not_applicable")
     grid, raters = _collated_grid(ratings, statements, method=method, halves=halves,
                                   not_applicable=not_applicable)
+    return _grid_scores(grid, raters, method=method, halves=halves,
+                        not_applicable=not_applicable)
+
+
+def _grid_scores(grid: pd.DataFrame, raters: pd.DataFrame, *, method: str, halves: str,
+                 not_applicable: str) -> pd.DataFrame:
+    """:func:`service_scores` of ratings already collated by :func:`_collated_grid`."""
     rater_count = {(r.service, r.wave): len(r.raters) for r in raters.itertuples()}
     rows = []
     for (service, wave), part in grid.groupby(["service", "wave"], sort=False):
@@ -637,6 +644,13 @@ def statement_change(
     _choice(method, COLLATE_METHODS, "method")
     grid, _ = _collated_grid(ratings, statements, method=method, halves=halves,
                              not_applicable=not_applicable)
+    return _grid_statement_change(grid, method=method, halves=halves,
+                                  not_applicable=not_applicable)
+
+
+def _grid_statement_change(grid: pd.DataFrame, *, method: str, halves: str,
+                           not_applicable: str) -> pd.DataFrame:
+    """:func:`statement_change` of ratings already collated by :func:`_collated_grid`."""
     base = grid[grid["wave"] == WAVES[0]].set_index(["service", "statement"])
     follow = grid[grid["wave"] == WAVES[1]].set_index(["service", "statement"])
     out = pd.DataFrame({
@@ -697,10 +711,14 @@ def change(
           comparable than percentages)
     """
     _choice(method, COLLATE_METHODS, "method")
-    scores = service_scores(ratings, statements, method=method, halves=halves,
-                            not_applicable=not_applicable)
-    stmt = statement_change(ratings, statements, method=method, halves=halves,
-                            not_applicable=not_applicable)
+    _choice(halves, _HALVES, "halves")
+    _choice(not_applicable, _NA_RULES, "not_applicable")
+    # collated once for both the scores and the statements compared
+    grid, raters = _collated_grid(ratings, statements, method=method, halves=halves,
+                                  not_applicable=not_applicable)
+    choices = {"method": method, "halves": halves, "not_applicable": not_applicable}
+    scores = _grid_scores(grid, raters, **choices)
+    stmt = _grid_statement_change(grid, **choices)
     rows = []
     records: dict[Any, dict] = {}
     for rec in scores.to_dict("records"):
