@@ -161,6 +161,13 @@ def _choice(value: object, allowed: Sequence[str], name: str) -> None:
         raise ValueError(f"{name} must be one of {list(allowed)}, not {value!r}")
 
 
+def _check_collation(method: object, halves: object, not_applicable: object) -> None:
+    """Fail on a collation choice that :func:`collate` does not offer."""
+    _choice(method, COLLATE_METHODS, "method")
+    _choice(halves, _HALVES, "halves")
+    _choice(not_applicable, _NA_RULES, "not_applicable")
+
+
 def _as_text(series: pd.Series) -> pd.Series:
     """Identifiers as plain Python strings (object), missing as None."""
     # Convert each distinct value once (ids repeat across many rows), then spread them out.
@@ -346,9 +353,7 @@ def collate(
     >>> collate(r)[["statement", "rating", "spread"]].to_dict("records")
     [{'statement': '1.01', 'rating': 2.5, 'spread': 1.0}]
     """
-    _choice(method, COLLATE_METHODS, "method")
-    _choice(halves, _HALVES, "halves")
-    _choice(not_applicable, _NA_RULES, "not_applicable")
+    _check_collation(method, halves, not_applicable)
     if isinstance(disagree_at, bool) or not isinstance(disagree_at, (int, np.integer)) \
             or not 1 <= disagree_at <= 2:
         raise ValueError(f"disagree_at must be 1 or 2 (points on the 1-3 scale), not {disagree_at!r}")
@@ -573,9 +578,7 @@ def service_scores(
     >>> s.loc[(s.wave == "baseline") & (s.section == "Total"), ["score", "pct"]].round(2).values.tolist()
     [[5.0, 83.33]]
     """
-    _choice(method, COLLATE_METHODS, "method")
-    _choice(halves, _HALVES, "halves")
-    _choice(not_applicable, _NA_RULES, "not_applicable")
+    _check_collation(method, halves, not_applicable)
     grid, raters = _collated_grid(ratings, statements, method=method, halves=halves,
                                   not_applicable=not_applicable)
     return _grid_scores(grid, raters, method=method, halves=halves,
@@ -710,9 +713,7 @@ def change(
           applicable statements at the two waves, which makes points less
           comparable than percentages)
     """
-    _choice(method, COLLATE_METHODS, "method")
-    _choice(halves, _HALVES, "halves")
-    _choice(not_applicable, _NA_RULES, "not_applicable")
+    _check_collation(method, halves, not_applicable)
     # collated once for both the scores and the statements compared
     grid, raters = _collated_grid(ratings, statements, method=method, halves=halves,
                                   not_applicable=not_applicable)

@@ -2189,8 +2189,9 @@ def kruskal_dunn(
 def _caption(fig: Figure, copyright_note: bool) -> None:
     """Put :data:`COPYRIGHT` at the foot of ``fig``, wrapped to the figure's width.
 
-    Placed as the figure's x label, so that constrained layout keeps it clear of the
-    axes however many lines it wraps to.
+    Placed as the figure's x label (``fig.supxlabel``), so that constrained layout keeps it
+    clear of the axes however many lines it wraps to; setting another figure x label
+    would replace it.
     """
     if copyright_note:
         fig.supxlabel(COPYRIGHT, x=0.01, ha="left", fontsize=6, color="0.35", wrap=True)
@@ -2222,7 +2223,7 @@ def paired_plot(
         publication where small services could identify people).
     ncols : int, default 4
     copyright_note : bool, default True
-        Put :data:`COPYRIGHT` at the foot of the figure.
+        Put :data:`COPYRIGHT` at the foot of the figure, as its x label.
 
     Returns
     -------
@@ -2235,7 +2236,8 @@ def paired_plot(
     k = max(len(groups), 1)
     ncols = max(1, min(ncols, k))
     nrows = math.ceil(k / ncols)
-    # one panel gets room for its title and the figure's (which wrap if still too long)
+    # one panel gets room for its title and the figure's; titles wrap at the figure's edge
+    # (not the panel's), which keeps a one-panel figure's long title within it
     fig = Figure(figsize=(max(2.6 * ncols + 0.5, 4.8), 2.6 * nrows + 0.9),
                  layout="constrained")
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()

@@ -107,16 +107,19 @@ def arrow_text(values, chunks: int = 1):
 
 
 def assert_within_canvas(fig):
-    """Everything ``fig`` draws lies on its canvas: titles and labels wrap rather than run
-    past its edges, which would make the saved picture lopsided (and make reports draw it
-    twice; see :func:`changing_tracks.reports.render_png`)."""
+    """Everything ``fig`` draws at the reports' resolution lies on its canvas, by the test
+    :func:`changing_tracks.reports.render_png` makes: titles and labels wrap rather than
+    run past its edges, which would make the picture lopsided (and make reports draw it
+    twice). Returns the renderer it drew with."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    from changing_tracks.reports import FIGURE_DPI, _overruns_canvas
+
+    fig.dpi = FIGURE_DPI
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     drawn = fig.get_tightbbox(canvas.get_renderer())  # inches
-    width, height = fig.get_size_inches()
-    slack = 1 / fig.dpi
-    assert (drawn.x0 >= -slack and drawn.y0 >= -slack and drawn.x1 <= width + slack
-            and drawn.y1 <= height + slack), (drawn.bounds, (width, height))
+    width, height = canvas.get_width_height()
+    assert not _overruns_canvas(drawn, width, height, FIGURE_DPI), (
+        drawn.bounds, fig.get_size_inches())
     return canvas.get_renderer()

@@ -952,6 +952,15 @@ def render_png(fig, dpi: float = FIGURE_DPI) -> bytes:
     return png
 
 
+def _overruns_canvas(drawn, width: int, height: int, dpi: float) -> bool:
+    """Whether a figure's drawn box (``fig.get_tightbbox``, inches) goes more than half a
+    pixel past its ``width`` x ``height`` pixel canvas; such a figure is saved by savefig
+    (:func:`render_png`), and its picture is lopsided."""
+    slack = 0.5 / dpi
+    return bool(drawn.x0 < -slack or drawn.y0 < -slack or drawn.x1 * dpi > width + 0.5
+                or drawn.y1 * dpi > height + 0.5)
+
+
 def _draw_once(fig, dpi: float) -> bytes | None:
     """:func:`render_png`'s single drawing; None if something is drawn outside the canvas."""
     import matplotlib as mpl
@@ -964,9 +973,7 @@ def _draw_once(fig, dpi: float) -> bytes | None:
     canvas.draw()
     width, height = canvas.get_width_height()
     drawn = fig.get_tightbbox(canvas.get_renderer())  # inches
-    slack = 0.5 / dpi
-    if (drawn.x0 < -slack or drawn.y0 < -slack or drawn.x1 * dpi > width + 0.5
-            or drawn.y1 * dpi > height + 0.5):
+    if _overruns_canvas(drawn, width, height, dpi):
         return None
     box = drawn.padded(mpl.rcParams["savefig.pad_inches"])
     # savefig's canvas: the box's size in pixels, truncated; its top left corner at (0, 0)
