@@ -38,7 +38,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PRELOAD", "REPORT_IMPORTS", "KernelFactory", "factory_kernel_manager", "ask_factory", "available"]
+__all__ = ["PRELOAD", "REPORT_IMPORTS", "KernelFactory", "factory_kernel_manager", "ask_factory",
+           "available"]
 
 #: What the report notebooks import, directly or on first use by their analyses.
 REPORT_IMPORTS: tuple[str, ...] = (

@@ -375,9 +375,9 @@ def test_render_png_draws_what_savefig_tight_draws(make):
     # the same picture up to the box's place within a pixel: lines and letters land on
     # the next pixel at most, and only where they are anti-aliased; a crop two pixels out
     # (or a missing label) leaves far more pixels unmatched
-    assert (_unmatched(got, expected) > 64).mean() < 0.01
-    assert (_unmatched(got, expected) > 64).mean() < \
-        (_unmatched(np.roll(expected, 2, axis=0), expected) > 64).mean() / 4
+    unmatched = (_unmatched(got, expected) > 64).mean()
+    assert unmatched < 0.01
+    assert unmatched < (_unmatched(np.roll(expected, 2, axis=0), expected) > 64).mean() / 4
 
 
 def _unmatched(got: np.ndarray, expected: np.ndarray) -> np.ndarray:

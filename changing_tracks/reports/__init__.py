@@ -956,9 +956,8 @@ def _overruns_canvas(drawn, width: int, height: int, dpi: float) -> bool:
     """Whether a figure's drawn box (``fig.get_tightbbox``, inches) goes more than half a
     pixel past its ``width`` x ``height`` pixel canvas; such a figure is saved by savefig
     (:func:`render_png`), and its picture is lopsided."""
-    slack = 0.5 / dpi
-    return bool(drawn.x0 < -slack or drawn.y0 < -slack or drawn.x1 * dpi > width + 0.5
-                or drawn.y1 * dpi > height + 0.5)
+    x0, y0, x1, y1 = (edge * dpi for edge in drawn.extents)  # pixels
+    return bool(x0 < -0.5 or y0 < -0.5 or x1 > width + 0.5 or y1 > height + 0.5)
 
 
 def _draw_once(fig, dpi: float) -> bytes | None:
