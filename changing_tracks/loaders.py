@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -377,8 +378,64 @@ def _find_header(rows: list[tuple], spellings: set[str]) -> int | None:
     return None
 
 
-def _sheet_rows(ws) -> list[tuple]:
-    return [tuple(r) for r in ws.iter_rows(values_only=True)]
+#: how a worksheet's XML marks a cell holding an Excel error value: ``<c r="B7" t="e">``
+_ERROR_CELL_MARKS = (b' t="e"', b" t='e'")
+
+
+def _workbook_sheets(path: Path, display: str, log: ProblemLog) -> dict[str, list[tuple]] | None:
+    """Every worksheet of a workbook, in order, by name: its rows of cell values from cell A1,
+    formulas as their last calculated values. None, with the problem logged, if the file
+    cannot be read as a workbook (damaged, encrypted, not a workbook at all).
+
+    python-calamine reads workbooks some twenty times faster than openpyxl, but gives a cell
+    holding an Excel error (#N/A, #DIV/0!...) as a blank one; a workbook with such a cell is
+    read with openpyxl, which gives the error as text, so that it is reported, not taken as
+    blank. Either way a cell's text (:func:`_cell_text`) is the same.
+    """
+    from python_calamine import CalamineError
+
+    try:
+        return _openpyxl_sheets(path) if _has_error_cells(path) else _calamine_sheets(path)
+    except (OSError, zipfile.BadZipFile, CalamineError, KeyError, ValueError) as exc:
+        found = str(exc).strip() or type(exc).__name__
+        log.add("the file could not be read as an Excel workbook", file=display,
+                value=found, expected="an Excel workbook (.xlsx or .xlsm) that Excel opens, "
+                                      "not password-protected")
+        return None
+
+
+def _has_error_cells(path: Path) -> bool:
+    """Whether any worksheet of the workbook has a cell holding an Excel error value."""
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                xml = archive.read(name)
+                if any(mark in xml for mark in _ERROR_CELL_MARKS):
+                    return True
+    return False
+
+
+def _calamine_sheets(path: Path) -> dict[str, list[tuple]]:
+    from python_calamine import CalamineWorkbook, SheetTypeEnum
+
+    workbook = CalamineWorkbook.from_path(str(path))
+    try:
+        return {sheet.name: [tuple(row) for row in workbook.get_sheet_by_name(sheet.name)
+                             .to_python(skip_empty_area=False)]
+                for sheet in workbook.sheets_metadata if sheet.typ == SheetTypeEnum.WorkSheet}
+    finally:
+        workbook.close()
+
+
+def _openpyxl_sheets(path: Path) -> dict[str, list[tuple]]:
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        return {ws.title: [tuple(row) for row in ws.iter_rows(values_only=True)]
+                for ws in workbook.worksheets}
+    finally:
+        workbook.close()
 
 
 def _raw_from_rows(rows: list[tuple], header_index: int, display: str, sheet: str | None,
@@ -405,18 +462,14 @@ def _raw_from_rows(rows: list[tuple], header_index: int, display: str, sheet: st
 
 
 def _read_excel(path: Path, display: str, table: Table, log: ProblemLog) -> _Raw | None:
-    from openpyxl import load_workbook
-
-    wb = load_workbook(path, read_only=True, data_only=True)
-    try:
-        spellings = {s for c in table.columns for s in c.header_spellings}
-        for ws in wb.worksheets:
-            rows = _sheet_rows(ws)
-            index = _find_header(rows, spellings)
-            if index is not None:
-                return _raw_from_rows(rows, index, display, ws.title)
-    finally:
-        wb.close()
+    sheets = _workbook_sheets(path, display, log)
+    if sheets is None:
+        return None
+    spellings = {s for c in table.columns for s in c.header_spellings}
+    for name, rows in sheets.items():
+        index = _find_header(rows, spellings)
+        if index is not None:
+            return _raw_from_rows(rows, index, display, name)
     log.add(f"no sheet has a header row naming the {table.name} columns",
             file=display, expected=", ".join(table.required))
     return None
@@ -1162,19 +1215,17 @@ class _Workbook:
     totals: dict
     summary_name: str | None
     sections: list[_Section]
+    log: ProblemLog = field(default_factory=ProblemLog)  # the file could not be read
 
 
 def _audit_workbook_sheets(path: Path, display: str, allow_identifiers: bool) -> _Workbook:
     """A workbook's section sheets as text, their headers matched; the service, wave, rater
     and date, unless a sheet has such a column, from the summary sheet (or the file name)."""
-    from openpyxl import load_workbook
-
     table = TABLES["audit_ratings"]
-    wb = load_workbook(path, read_only=True, data_only=True)
-    try:
-        sheets = {ws.title: _sheet_rows(ws) for ws in wb.worksheets}
-    finally:
-        wb.close()
+    unreadable = ProblemLog()
+    sheets = _workbook_sheets(path, display, unreadable)
+    if sheets is None:
+        return _Workbook(display, {}, {}, None, [], unreadable)
     details, totals, summary_name = _workbook_details(sheets)
     _fill_details_from_name(details, path)
     sections = []
@@ -1212,6 +1263,9 @@ def _read_audit_workbooks(workbooks: list[_Workbook], log: ProblemLog) -> pd.Dat
                            len(workbooks))
     i = 0
     for w, wb in enumerate(workbooks):
+        if wb.log.rows:  # not read: nothing else to say of it
+            log.merge(wb.log)
+            continue
         first = i
         for section in wb.sections:
             log.merge(section.log)
