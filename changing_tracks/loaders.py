@@ -378,8 +378,11 @@ def _find_header(rows: list[tuple], spellings: set[str]) -> int | None:
     return None
 
 
-#: how a worksheet's XML marks a cell holding an Excel error value: ``<c r="B7" t="e">``
-_ERROR_CELL_MARKS = (b' t="e"', b" t='e'")
+#: what any cell holding an Excel error value has in its sheet's XML (``<c r="B7" t="e">``):
+#: a part with neither is read with calamine. Parts of shared text, styles and themes do not
+#: hold cells.
+_ERROR_VALUE_MARKS = (b'"e"', b"'e'")
+_PARTS_WITHOUT_CELLS = ("xl/sharedStrings.xml", "xl/styles.xml", "xl/theme/", "docProps/")
 
 
 def _workbook_sheets(path: Path, display: str, log: ProblemLog) -> dict[str, list[tuple]] | None:
@@ -388,29 +391,32 @@ def _workbook_sheets(path: Path, display: str, log: ProblemLog) -> dict[str, lis
     cannot be read as a workbook (damaged, encrypted, not a workbook at all).
 
     python-calamine reads workbooks some twenty times faster than openpyxl, but gives a cell
-    holding an Excel error (#N/A, #DIV/0!...) as a blank one; a workbook with such a cell is
-    read with openpyxl, which gives the error as text, so that it is reported, not taken as
-    blank. Either way a cell's text (:func:`_cell_text`) is the same.
+    holding an Excel error (#N/A, #DIV/0!...) as a blank one; a workbook that may have such a
+    cell is read with openpyxl, which gives the error as text, so that it is reported, not
+    taken as blank. Either way a cell's text (:func:`_cell_text`) is the same, except that
+    calamine decodes Excel's escapes in text (``_x000D_`` is a carriage return).
     """
-    from python_calamine import CalamineError
-
     try:
-        return _openpyxl_sheets(path) if _has_error_cells(path) else _calamine_sheets(path)
-    except (OSError, zipfile.BadZipFile, CalamineError, KeyError, ValueError) as exc:
-        found = str(exc).strip() or type(exc).__name__
+        sheets = _openpyxl_sheets(path) if _may_have_error_cells(path) \
+            else _calamine_sheets(path)
+        if not sheets:
+            raise ValueError("the file has no worksheets")
+        return sheets
+    except Exception as exc:  # anything a damaged file makes a reader raise
         log.add("the file could not be read as an Excel workbook", file=display,
-                value=found, expected="an Excel workbook (.xlsx or .xlsm) that Excel opens, "
-                                      "not password-protected")
+                value=f"{type(exc).__name__}: {exc}".strip().rstrip(":"),
+                expected="an Excel workbook (.xlsx or .xlsm) that Excel opens, "
+                         "not password-protected")
         return None
 
 
-def _has_error_cells(path: Path) -> bool:
-    """Whether any worksheet of the workbook has a cell holding an Excel error value."""
+def _may_have_error_cells(path: Path) -> bool:
+    """Whether a part of the workbook that may hold cells has the mark of an error value."""
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
-            if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+            if name.endswith(".xml") and not name.startswith(_PARTS_WITHOUT_CELLS):
                 xml = archive.read(name)
-                if any(mark in xml for mark in _ERROR_CELL_MARKS):
+                if any(mark in xml for mark in _ERROR_VALUE_MARKS):
                     return True
     return False
 
@@ -432,8 +438,11 @@ def _openpyxl_sheets(path: Path) -> dict[str, list[tuple]]:
 
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:
-        return {ws.title: [tuple(row) for row in ws.iter_rows(values_only=True)]
-                for ws in workbook.worksheets}
+        sheets = {}
+        for ws in workbook.worksheets:
+            ws.reset_dimensions()  # read every row, whatever size the file says the sheet is
+            sheets[ws.title] = [tuple(row) for row in ws.iter_rows(values_only=True)]
+        return sheets
     finally:
         workbook.close()
 
@@ -1312,14 +1321,15 @@ def _workbook_details(sheets: dict[str, list[tuple]]):
             continue
         summary_name = summary_name or name
         for row in rows:
-            if not row or row[0] is None:
+            first = _cell_text(row[0]) if row else ""
+            if not first:
                 continue
-            label = normalise_header(row[0])
+            label = normalise_header(first)
             value = row[1] if len(row) > 1 else None
             for key, labels in _DETAIL_KEYS.items():
                 if label in labels and value not in (None, "") and key not in details:
                     details[key] = value
-            section = re.match(r"^\s*([123])\s*[.:)]", str(row[0]))
+            section = re.match(r"^\s*([123])\s*[.:)]", first)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 if section:
                     totals[section.group(1)] = float(value)

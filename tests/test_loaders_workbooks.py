@@ -5,6 +5,7 @@ file that is not a readable workbook is a problem named like any other, not a tr
 from __future__ import annotations
 
 import shutil
+import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def test_calamine_gives_the_cells_openpyxl_gave(tmp_path, epoch, day_43831):
 
 def test_sample_workbooks_read_the_same_either_way():
     for path in sorted((SAMPLE / "audit").glob("*.xlsx")):
-        assert not loaders._has_error_cells(path)
+        assert not loaders._may_have_error_cells(path)
         assert _texts(loaders._calamine_sheets(path)) == _texts(loaders._openpyxl_sheets(path))
 
 
@@ -111,7 +112,7 @@ def test_an_error_cell_is_reported_not_taken_as_blank(tmp_path):
     """A rating that is a formula's error is a bad rating, as written; read as blank it would
     pass as 'not rated'."""
     path = _with_error_cell(_audit_workbook(tmp_path / "essex_baseline_head.xlsx"), "#DIV/0!")
-    assert loaders._has_error_cells(path)
+    assert loaders._may_have_error_cells(path)
     with pytest.raises(ct.DataValidationError) as info:
         ct.load_audit(path)
     problems = info.value.problems
@@ -165,3 +166,126 @@ def test_an_unreadable_data_workbook_names_its_file(tmp_path):
     with pytest.raises(ct.DataValidationError, match="outcome_ratings.xlsx: the file could not "
                                                      "be read as an Excel workbook"):
         ct.load_data(data)
+
+
+# --- workbooks written by other tools, or damaged -------------------------------------------
+
+SHEET_XML = "xl/worksheets/sheet1.xml"
+MAIN = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+
+def _rewritten(source: Path, target: Path, parts: dict) -> Path:
+    """A copy of the workbook with parts replaced (bytes), changed (a function) or left out
+    (None)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        for name in old.namelist():
+            data = old.read(name)
+            change = parts.get(name, data)
+            if change is not None:
+                new.writestr(name, change(data) if callable(change) else change)
+        for name, data in parts.items():
+            if name not in old.namelist() and data is not None and not callable(data):
+                new.writestr(name, data)
+    return target
+
+
+def _plain_workbook(path: Path) -> Path:
+    wb = Workbook()
+    wb.active.title = "Data"
+    wb.active["A1"] = "x"
+    wb.save(path)
+    return path
+
+
+def _sheet(cells: str, dimension: str = "") -> bytes:
+    """A worksheet part whose first row holds ``cells`` (``<c>`` elements) and a second row."""
+    return (f"<worksheet {MAIN}>{dimension}<sheetData><row r=\"1\">{cells}</row><row r=\"4\">"
+            f"<c r=\"D4\"><v>7</v></c></row></sheetData></worksheet>").encode()
+
+
+@pytest.mark.parametrize("cell", [
+    '<c r="A1" t="e"><v>#N/A</v></c>',
+    '<c r="A1"\nt="e"><v>#N/A</v></c>',
+    '<c r="A1"\tt = \'e\'><v>#N/A</v></c>',
+], ids=["space", "new line", "tab, spaces and single quotes"])
+def test_an_error_cell_however_written_is_read_as_written(tmp_path, cell):
+    base = _plain_workbook(tmp_path / "base.xlsx")
+    path = _rewritten(base, tmp_path / "error.xlsx",
+                      {SHEET_XML: _sheet(cell + '<c r="B1" t="inlineStr"><is><t>y</t></is></c>')})
+    assert loaders._may_have_error_cells(path)
+    log = ProblemLog()
+    assert _texts(loaders._workbook_sheets(path, "error.xlsx", log))["Data"][0] == ["#N/A", "y"]
+    assert not log.rows
+
+
+def test_an_error_cell_in_a_sheet_stored_elsewhere_is_read_as_written(tmp_path):
+    """The workbook's links may put a worksheet anywhere in the file, not only in
+    xl/worksheets/."""
+    base = _plain_workbook(tmp_path / "base.xlsx")
+    path = _rewritten(base, tmp_path / "elsewhere.xlsx", {
+        SHEET_XML: None, "xl/sheets/data.xml": _sheet('<c r="A1" t="e"><v>#N/A</v></c>'),
+        "xl/_rels/workbook.xml.rels": lambda b: b.replace(b"worksheets/sheet1.xml",
+                                                          b"sheets/data.xml"),
+        "[Content_Types].xml": lambda b: b.replace(b"/xl/worksheets/sheet1.xml",
+                                                   b"/xl/sheets/data.xml")})
+    assert _texts(loaders._workbook_sheets(path, "elsewhere.xlsx", ProblemLog()))["Data"][0] \
+        == ["#N/A"]
+
+
+def test_a_sheet_larger_than_its_stated_size_is_read_whole(tmp_path):
+    """A file may say its sheet is smaller than it is (A1:A2 here, with data to D4)."""
+    base = _plain_workbook(tmp_path / "base.xlsx")
+    for name, cell in (("plain.xlsx", "<c r=\"A1\"><v>1</v></c>"),
+                       ("error.xlsx", "<c r=\"A1\" t=\"e\"><v>#N/A</v></c>")):
+        path = _rewritten(base, tmp_path / name,
+                          {SHEET_XML: _sheet(cell, '<dimension ref="A1:A2"/>')})
+        rows = _texts(loaders._workbook_sheets(path, name, ProblemLog()))["Data"]
+        assert rows[3] == ["", "", "", "7"], name
+
+
+def _damaged(tmp_path: Path, how: str) -> Path:
+    base = _plain_workbook(tmp_path / "base.xlsx")
+    target = tmp_path / f"{how}.xlsx"
+    with_error = _rewritten(base, tmp_path / "with_error.xlsx",
+                            {SHEET_XML: _sheet('<c r="A1" t="e"><v>#N/A</v></c>')})
+    if how == "damaged sheet data":
+        data = bytearray(base.read_bytes())
+        with zipfile.ZipFile(base) as archive:
+            info = archive.getinfo(SHEET_XML)
+        start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+        for k in range(5, 40):
+            data[start + k] ^= 0xFF
+        target.write_bytes(bytes(data))
+        return target
+    return _rewritten(*{
+        "no workbook part": (base, target, {"xl/workbook.xml": None}),
+        "not a spreadsheet": (base, target, {name: None for name in zipfile.ZipFile(base)
+                                             .namelist()} | {"word/document.xml": b"<w/>"}),
+        "broken sheet XML": (base, target, {SHEET_XML: b"<worksheet><sheetData><row>"}),
+        "broken XML, error cell": (with_error, target, {"xl/styles.xml": b"<styleSheet><n"}),
+        "cut sheet XML, error cell": (with_error, target, {SHEET_XML: lambda b: b[:-30]}),
+    }[how])
+
+
+@pytest.mark.parametrize("how", ["damaged sheet data", "no workbook part", "not a spreadsheet",
+                                 "broken sheet XML", "broken XML, error cell",
+                                 "cut sheet XML, error cell"])
+def test_a_damaged_workbook_is_a_problem_not_a_traceback(tmp_path, how):
+    log = ProblemLog()
+    assert loaders._workbook_sheets(_damaged(tmp_path, how), "x.xlsx", log) is None
+    assert [(r["file"], r["message"]) for r in log.rows] == [
+        ("x.xlsx", "the file could not be read as an Excel workbook")]
+    assert log.rows[0]["value"]
+
+
+def test_numbers_in_the_summary_sheet_are_not_section_totals(tmp_path):
+    """A sheet of counts by rating (1, 2, 3 in its first column) is not the summary's section
+    scores: calamine gives those cells as 1.0, 2.0, 3.0, which must not read as '1.'."""
+    path = tmp_path / "essex_baseline_head.xlsx"
+    shutil.copy(next((SAMPLE / "audit").glob("essex_*.xlsx")), path)
+    wb = load_workbook(path)
+    counts = wb.create_sheet("Rating counts", 1)
+    for row in ([1, 5], [2, 30], [3, 12]):
+        counts.append(row)
+    wb.save(path)
+    assert ct.load_audit(path).attrs["warnings"].empty
