@@ -760,6 +760,33 @@ def _tail(log: Any, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _execute_notebook(spec: dict[str, Any], output: Path) -> Any:
+    """Run the spec's notebook with papermill, writing ``output``; the executed notebook.
+
+    The kernel comes from the spec's kernel factory, if it names one. A forked kernel that
+    dies or hangs before it is ready (:class:`~.kernel_factory.KernelStartError`: no cell
+    has run) is replaced by one started the usual way, so that a copy of the factory
+    failing to start does not fail a report.
+    """
+    import papermill as pm
+
+    def execute(**engine: Any) -> Any:
+        return pm.execute_notebook(
+            spec["notebook"], str(output), parameters=spec["parameters"], kernel_name=_KERNEL,
+            log_output=False, progress_bar=False, request_save_on_cell_execute=False,
+            cwd=spec["cwd"], execution_timeout=spec["timeout"], start_timeout=_START_TIMEOUT,
+            **engine)
+
+    if spec.get("kernel_factory"):
+        from .kernel_factory import KernelStartError, factory_kernel_manager
+
+        try:
+            return execute(kernel_manager_class=factory_kernel_manager(spec["kernel_factory"]))
+        except KernelStartError:
+            pass
+    return execute()
+
+
 def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one notebook, write its executed notebook and HTML; never raises.
 
@@ -780,20 +807,10 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
         import papermill as pm
 
         nb = None
-        engine: dict[str, Any] = {}
-        if spec.get("kernel_factory"):
-            from .kernel_factory import factory_kernel_manager
-
-            engine["kernel_manager_class"] = factory_kernel_manager(spec["kernel_factory"])
         with _kernel_environment(spec.get("environment")), \
                 _captured_stderr() as kernel_log:
             try:
-                nb = pm.execute_notebook(
-                    spec["notebook"], str(tmp), parameters=spec["parameters"],
-                    kernel_name=_KERNEL, log_output=False, progress_bar=False,
-                    request_save_on_cell_execute=False, cwd=spec["cwd"],
-                    execution_timeout=spec["timeout"], start_timeout=_START_TIMEOUT,
-                    **engine)
+                nb = _execute_notebook(spec, tmp)
             except pm.PapermillExecutionError as exc:
                 where = f" (cell [{exc.exec_count}])" if exc.exec_count is not None else ""
                 error = f"{exc.ename}: {exc.evalue}{where}"

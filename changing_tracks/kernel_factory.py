@@ -12,7 +12,9 @@ Every report still runs in a process of its own, started from the same clean sta
 factory runs no notebook code), so nothing one report does is seen by another, and a kernel
 that crashes takes only its report with it. Anything the factory cannot do -- it is not
 running, the platform has no ``fork``, the kernel is not this Python's ipykernel -- falls back
-to starting the kernel the usual way.
+to starting the kernel the usual way. A copy that dies or does not answer before it is ready
+raises :class:`KernelStartError`, so that the caller can run its notebook again in a kernel
+started the usual way (the build does); a copy that crashes writes how to its standard error.
 
 Run as ``python -m changing_tracks.kernel_factory SOCKET [MODULE ...]``. It stops, and stops
 the kernels it started, when it receives SIGTERM, its standard input closes or its parent
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import gc
 import importlib
 import json
@@ -38,8 +41,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PRELOAD", "REPORT_IMPORTS", "KernelFactory", "factory_kernel_manager", "ask_factory",
-           "available"]
+__all__ = ["PRELOAD", "REPORT_IMPORTS", "KernelFactory", "KernelStartError",
+           "factory_kernel_manager", "ask_factory", "available"]
 
 #: What the report notebooks import, directly or on first use by their analyses.
 REPORT_IMPORTS: tuple[str, ...] = (
@@ -60,6 +63,11 @@ PRELOAD: tuple[str, ...] = (
 )
 
 _LAUNCHER = "ipykernel_launcher"
+
+
+class KernelStartError(RuntimeError):
+    """A kernel died, or did not answer in time, before it was ready: no notebook code ran."""
+
 _CONNECT_TIMEOUT = 120.0  # seconds: the factory may still be importing when the first ask comes
 _MAX_REQUEST = 1 << 20
 
@@ -119,6 +127,9 @@ def _become_kernel(request: dict[str, Any], fds: list[int], factory: int) -> Non
             os.dup2(fd, target)
         for fd in fds:
             os.close(fd)
+        # a copy that crashes in C (as a fork can, if a library's thread held a lock)
+        # says where, in the standard error the manager reads; ipykernel enables its own
+        faulthandler.enable()
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -446,9 +457,9 @@ def _client_class():
                             self._handle_kernel_info_reply(msg)
                             break
                 if not await self.is_alive():
-                    raise RuntimeError("Kernel died before replying to kernel_info")
+                    raise KernelStartError("Kernel died before replying to kernel_info")
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+                    raise KernelStartError(f"Kernel didn't respond in {timeout:.0f} seconds")
             while await self.iopub_channel.msg_ready():
                 await self.iopub_channel.get_msg(timeout=0)
 

@@ -230,3 +230,46 @@ def test_a_graceful_shutdown_checks_often_whether_the_kernel_has_gone(factory, m
     pid = asyncio.run(start_and_stop())
     assert seen == [0.01]
     assert gone(pid, within=1)
+
+
+def _dying_copies(monkeypatch):
+    """Make every kernel the factory forks die at once, as one that crashed would; the pids
+    asked for."""
+    asked = []
+    ask = kf.ask_factory
+
+    def ask_then_kill(*args, **kwargs):
+        pid = ask(*args, **kwargs)
+        os.kill(pid, signal.SIGKILL)
+        asked.append(pid)
+        return pid
+
+    monkeypatch.setattr(kf, "ask_factory", ask_then_kill)
+    return asked
+
+
+def test_a_copy_that_dies_before_it_is_ready_is_a_kernel_start_error(factory, tmp_path,
+                                                                       monkeypatch):
+    _, address = factory
+    asked = _dying_copies(monkeypatch)
+    path = notebook(tmp_path, "print('never runs')")
+    with pytest.raises(kf.KernelStartError, match="died before replying"):
+        run(path, kf.factory_kernel_manager(address))
+    assert len(asked) == 1
+
+
+def test_the_build_runs_a_report_again_in_a_usual_kernel_if_its_copy_dies(factory, tmp_path,
+                                                                           monkeypatch):
+    from changing_tracks import build
+
+    _, address = factory
+    asked = _dying_copies(monkeypatch)
+    path = notebook(tmp_path, "import os\nprint(os.getppid())")
+    spec = {"notebook": str(path), "parameters": {}, "html": str(tmp_path / "r.html"),
+            "ipynb": str(tmp_path / "r.ipynb"), "title": "R", "cwd": str(tmp_path),
+            "timeout": 60, "index_href": "index.html", "kernel_factory": address}
+    outcome = build._run_job(spec)
+    assert outcome["status"] == "ok", outcome["error"]
+    assert len(asked) == 1  # the factory's copy was asked for once, and died
+    executed = nbformat.read(tmp_path / "r.ipynb", as_version=4)
+    assert int(stdout_of(executed, 0)) == os.getpid()  # then a kernel started the usual way
