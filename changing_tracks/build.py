@@ -1137,12 +1137,15 @@ def _report_sizes(data: Any, job_list: Sequence[ReportJob]) -> list[int]:
 def _start_order(job_list: Sequence[ReportJob], sizes: Sequence[int]) -> list[int]:
     """Indices of the jobs, longest-running first, so that the last to finish are short.
 
-    The reports across services come first (each covers every service), then the
-    service reports from the most data to the least: the pool's last report, which may
-    run alone while the other cores idle, is then one of the quickest.
+    The annual learning reports come first (each covers every service), then the
+    service reports from the most data to the least, then the comparisons across
+    services: by then the annual report of their year has worked out the sections they
+    both show (:func:`~changing_tracks.reports.shared_section`), so they are quick. The
+    pool's last report, which may run alone while the other cores idle, is then one of
+    the quickest.
     """
     return sorted(range(len(job_list)),
-                  key=lambda i: (_KIND_ORDER.get(job_list[i].kind, 9), -sizes[i], i))
+                  key=lambda i: (_START_ORDER.get(job_list[i].kind, 9), -sizes[i], i))
 
 
 def _execute(executor: Any, specs: list[dict[str, Any]], job_list: list[ReportJob],
@@ -1199,7 +1202,8 @@ def _first_line(text: str | None, limit: int = 200) -> str:
 # index.html and build.json
 # ---------------------------------------------------------------------------
 
-_KIND_ORDER = {ANNUAL_REPORT: 0, CROSS_SERVICE: 1, SERVICE_REPORT: 2}
+_KIND_ORDER = {ANNUAL_REPORT: 0, CROSS_SERVICE: 1, SERVICE_REPORT: 2}  # in the index
+_START_ORDER = {ANNUAL_REPORT: 0, SERVICE_REPORT: 1, CROSS_SERVICE: 2}  # in the build
 
 _DISCLOSURE_LABELS = {
     "threshold": "Counts below this number are hidden",

@@ -183,11 +183,13 @@ def test_reports_start_longest_first():
         "2020-21/annual_learning_report": 12, "2020-21/cross_service_comparison": 12,
         "2020-21/service_report_alpha": 1 + 0 + 1 + 1,
         "2020-21/service_report_gamma": 1 + 5 + 1 + 1}
+    # the comparisons across services last: their sections shared with the annual reports
+    # are then worked out
     assert [jobs[i].output for i in build._start_order(jobs, sizes)] == [
         "2019-20/annual_learning_report", "2020-21/annual_learning_report",
-        "2019-20/cross_service_comparison", "2020-21/cross_service_comparison",
         "2020-21/service_report_gamma", "2019-20/service_report_beta",
-        "2019-20/service_report_alpha", "2020-21/service_report_alpha"]
+        "2019-20/service_report_alpha", "2020-21/service_report_alpha",
+        "2019-20/cross_service_comparison", "2020-21/cross_service_comparison"]
 
 
 def test_cli_options():

@@ -40,11 +40,17 @@ another table -- unless the caller names it ``unpublished``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import datetime as _dt
+import functools
+import hashlib
 import html
 import io
+import os
+import pickle
 import re
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +70,7 @@ __all__ = [
     "ANALYSIS_DEFAULTS",
     "check_analysis","Report", "Published", "Note", "ShownFigure", "Parts", "Text", "open_report",
            "POOLED", "count_text", "organisation_cutoff", "year_dates", "declared_spec",
-           "percent", "listing", "p_text", "LOCKDOWN", "render_png"]
+           "percent", "listing", "p_text", "LOCKDOWN", "render_png", "shared_section"]
 
 #: Label of pooled rows across services, as the analysis modules write it.
 POOLED = "All services"
@@ -496,6 +502,10 @@ class Report:
     policy: DisclosurePolicy = field(default_factory=DisclosurePolicy)
     analysis: dict = field(default_factory=dict)
     data_dir: Path = Path(".")
+    #: In a report build, the folder where the build's reports keep the sections they have
+    #: worked out for one another (:func:`shared_section`); None: every section is worked
+    #: out here.
+    shared: Path | None = None
 
     # ---------------------------------------------------------------- data
     @property
@@ -627,7 +637,8 @@ class Report:
         Several sections of a report rest on the same tables and analyses (the
         year's participants, the audit change, the wellbeing scores ...); each
         is computed once and kept on this report object, so nothing is shared
-        between reports. The result is keyed by ``name``, ``key`` (the
+        between reports (a build's reports share whole sections instead:
+        :func:`shared_section`). The result is keyed by ``name``, ``key`` (the
         arguments that matter), the year, service and analysis settings, and
         the data object; with ``policy`` also the disclosure policy (results
         quoting counts in words). Tables are returned as copies (and dicts,
@@ -1050,6 +1061,54 @@ def check_analysis(analysis: Mapping[str, Any] | None) -> dict:
     return analysis
 
 
+def shared_section(section: Callable[..., Any]) -> Callable[..., Any]:
+    """A report section (``section(report, ...)``) worked out once per build for every report
+    that shows it.
+
+    In a report build (:attr:`Report.shared` set) the first report to work out a section
+    keeps it in the build's folder, and the build's other reports read it from there: the
+    annual learning report and the comparison across services of a year show many of the
+    same sections. A kept section is keyed by the section, its arguments, and all that a
+    report's output rests on -- year, service, disclosure policy, analysis choices, data
+    folder -- and the data are the build's snapshot, the same for every report, so what a
+    report shows is the same either way. Outside a build, or if the folder cannot be read
+    or written, the section is worked out as usual.
+    """
+    @functools.wraps(section)
+    def shown(report: Report, *args: Any, **kwargs: Any) -> Any:
+        folder = report.shared
+        if folder is None:
+            return section(report, *args, **kwargs)
+        key = repr((section.__module__, section.__qualname__, args, sorted(kwargs.items()),
+                    report.year, report.service, report.policy,
+                    sorted(report.analysis.items()), str(report.data_dir)))
+        path = Path(folder) / (hashlib.sha256(key.encode()).hexdigest() + ".pickle")
+        try:
+            with path.open("rb") as fh:
+                return pickle.load(fh)
+        except Exception:  # not kept yet (or unreadable): work it out
+            pass
+        result = section(report, *args, **kwargs)
+        _keep(path, result)
+        return result
+
+    return shown
+
+
+def _keep(path: Path, result: Any) -> None:
+    """Save ``result`` at ``path`` for the build's other reports, whole or not at all."""
+    temporary: Path | None = None
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
+            temporary = Path(fh.name)
+            pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)
+    except Exception:  # noqa: BLE001 -- keeping is an optimisation; the report goes on
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+
+
 def open_report(data_dir: str | Path, year: str, service: str | None = None,
                 disclosure: Mapping[str, Any] | None = None,
                 analysis: Mapping[str, Any] | None = None) -> Report:
@@ -1063,14 +1122,16 @@ def open_report(data_dir: str | Path, year: str, service: str | None = None,
     """
     analysis = check_analysis(analysis)
     policy = DisclosurePolicy.from_config(dict(disclosure or {}))
-    from .snapshot import read_snapshot
+    from .snapshot import read_snapshot, section_folder
 
-    # the report build loads the data once for all its notebooks (see .snapshot)
+    # the report build loads the data once for all its notebooks (see .snapshot), and its
+    # reports share the sections they have in common
     data = read_snapshot(data_dir)
+    shared = section_folder() if data is not None else None
     if data is None:
         data = load_data(data_dir)
     report = Report(data=data, year=str(year), service=service, policy=policy,
-                    analysis=analysis, data_dir=Path(data_dir))
+                    analysis=analysis, data_dir=Path(data_dir), shared=shared)
     if report.year not in data.years:
         raise ValueError(f"programme year {year!r} is not in the data; the data have: "
                          + ", ".join(data.years))

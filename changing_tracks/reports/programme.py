@@ -26,6 +26,10 @@ without small-number suppression. Sentences with numbers in them (the
 :class:`~changing_tracks.reports.Note` s and the HEARD summary) give a count of
 people only when it may be published, and say "fewer than 10" otherwise.
 
+Each section the notebooks show is a :func:`~changing_tracks.reports.shared_section`: in
+a report build, the annual learning report and the comparison across services of a year
+work out the sections they both show once, not once each.
+
 No league tables: services are listed alphabetically by name (the "All
 services" row last), never by a result, and no table has a rank column. When a
 table is absent or empty for the year, the section returns a "No data" note,
@@ -99,7 +103,7 @@ from .. import workforce as _workforce
 from ..contracts import OUTCOME_DOMAINS, STAGE_AREAS, WAVES
 from ..stats import sign_test
 from . import (LOCKDOWN, POOLED, Note, Parts, Published, Report, ShownFigure, count_text,
-               declared_spec, listing, p_text, percent, year_dates)
+               declared_spec, listing, p_text, percent, shared_section, year_dates)
 
 __all__ = [
     "HEARD_PRINCIPLES",
@@ -366,6 +370,7 @@ def _plural(k: int, one: str, many: str | None = None) -> str:
 # Partners and reach
 # --------------------------------------------------------------------------
 
+@shared_section
 def partners(report: Report) -> Published | Note:
     """The partner music services active in the year: area, year joined, focus.
 
@@ -389,6 +394,7 @@ def partners(report: Report) -> Published | Note:
                     organisations=True)
 
 
+@shared_section
 def reach_summary(report: Report) -> Note:
     """One paragraph: how many services, young people, activities, settings and tutors.
 
@@ -421,6 +427,7 @@ def reach_summary(report: Report) -> Note:
     return Note(" ".join(text))
 
 
+@shared_section
 def reach_table(report: Report) -> Published | Note:
     """Young people reached per service: new and continuing, sessions and attendances.
 
@@ -444,6 +451,7 @@ def reach_table(report: Report) -> Published | Note:
                              "All services row counts a date once.", **spec)
 
 
+@shared_section
 def activities_and_settings(report: Report) -> Parts | Note:
     """Young people by kind of activity and by setting, all services together."""
     people = report.table("participants", all_years=True)
@@ -476,6 +484,7 @@ def _representation(report: Report) -> pd.DataFrame | None:
         people, benchmarks, report.table("services"), year=report.year))
 
 
+@shared_section
 def representation_table(report: Report,
                          characteristics: Sequence[str] = PRIORITY_CHARACTERISTICS
                          ) -> Published | Note:
@@ -516,6 +525,7 @@ def representation_table(report: Report,
                              "the population.", **spec)
 
 
+@shared_section
 def representation_figure(report: Report) -> Parts | Note:
     """Dot plot of representation ratios with their intervals, one panel per service.
 
@@ -542,6 +552,7 @@ def representation_figure(report: Report) -> Parts | Note:
     return Parts([figure, Note(" ".join(notes))])
 
 
+@shared_section
 def engagement(report: Report) -> Parts | Note:
     """Retention (completed of those who finished) and progression into regular provision."""
     people = report.table("participants")
@@ -594,6 +605,7 @@ def _equity_gaps(report: Report) -> list[tuple[str, pd.DataFrame, dict[str, Any]
             for m in ("retention", "progression") if (gaps["measure"] == m).any()]
 
 
+@shared_section
 def equity(report: Report) -> Parts | Note:
     """Do priority groups complete and progress as often as their peers? All services together."""
     people = report.table("participants")
@@ -654,6 +666,7 @@ def _audit_change(report: Report) -> pd.DataFrame | None:
                    lambda: _audit.change(*data, method=_opt(report, "audit_method")))
 
 
+@shared_section
 def audit_completion(report: Report) -> Parts | Note:
     """When each service completed its baseline and follow-up audit, against the deadline."""
     data = _audit_data(report)
@@ -688,6 +701,7 @@ def audit_completion(report: Report) -> Parts | Note:
     return out
 
 
+@shared_section
 def audit_heatmaps(report: Report) -> Parts | Note:
     """Service x section heatmaps of audit scores: baseline, follow-up and change."""
     table = _audit_change(report)
@@ -712,6 +726,7 @@ def audit_heatmaps(report: Report) -> Parts | Note:
     return out
 
 
+@shared_section
 def audit_change_table(report: Report) -> Published | Note:
     """Total audit score per service at baseline and follow-up, with statements improved."""
     table = _audit_change(report)
@@ -804,6 +819,7 @@ def pooled_audit_change(change_table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@shared_section
 def audit_progress(report: Report) -> Parts | Note:
     """Audit progress of all services together, per section, with a sentence saying it."""
     table = _audit_change(report)
@@ -837,6 +853,7 @@ def audit_progress(report: Report) -> Parts | Note:
     return out
 
 
+@shared_section
 def shared_gaps_table(report: Report) -> Published | Note:
     """Audit statements that most services have not met, at each service's latest audit."""
     data = _audit_data(report)
@@ -868,6 +885,7 @@ def shared_gaps_table(report: Report) -> Published | Note:
 # Organisation: stages of inclusion
 # --------------------------------------------------------------------------
 
+@shared_section
 def stages_grid(report: Report) -> Published | Note:
     """Service x area table of the stage each service places itself at (latest placement)."""
     stages = report.table("stages")
@@ -891,6 +909,7 @@ def stages_grid(report: Report) -> Published | Note:
                              "follow-up or (where it has none yet) its baseline.")
 
 
+@shared_section
 def early_stages(report: Report) -> Parts | Note:
     """The areas where most services are still at the early stages, with a sentence."""
     stages = report.table("stages")
@@ -922,6 +941,7 @@ def _stage_journey(report: Report, stages: pd.DataFrame) -> pd.DataFrame:
     return _cached(report, "stage journey", lambda: _workforce.stage_journey(stages))
 
 
+@shared_section
 def stage_journey(report: Report) -> Parts | Note:
     """Each service's move between its baseline and follow-up placements, per area."""
     stages = report.table("stages")
@@ -1037,6 +1057,7 @@ def _cpd_summary(report: Report, data: tuple[pd.DataFrame, pd.DataFrame]) -> pd.
                                                                          year=report.year))
 
 
+@shared_section
 def cpd_participation_table(report: Report) -> Published | Note:
     """Share of tutors per service who took part in any CPD and in critical reflection groups."""
     data = _workforce_data(report)
@@ -1052,6 +1073,7 @@ def cpd_participation_table(report: Report) -> Published | Note:
         people="tutors", **spec)
 
 
+@shared_section
 def reflective_practice(report: Report) -> Parts | Note:
     """Tutors in critical reflection termly or more often, per service, with a sentence."""
     data = _workforce_data(report)
@@ -1078,6 +1100,7 @@ def reflective_practice(report: Report) -> Parts | Note:
     return out
 
 
+@shared_section
 def cpd_heatmap(report: Report, value: str = "hours_per_tutor") -> ShownFigure | Note:
     """Service x topic heatmap of CPD hours per tutor (services with enough tutors)."""
     data = _workforce_data(report)
@@ -1091,6 +1114,7 @@ def cpd_heatmap(report: Report, value: str = "hours_per_tutor") -> ShownFigure |
                        people="tutors", alt="CPD hours per tutor by service and topic")
 
 
+@shared_section
 def cpd_topics(report: Report) -> Published | Note:
     """CPD by topic, all services together: tutors taking part, sessions and hours."""
     data = _workforce_data(report)
@@ -1107,6 +1131,7 @@ def cpd_topics(report: Report) -> Published | Note:
         people="tutors", **_workforce_spec(table, "summary"))
 
 
+@shared_section
 def cpd_online_shift(report: Report) -> Parts | Note:
     """Online and in-person CPD by term, all services together (the shift under lockdown)."""
     data = _workforce_data(report)
@@ -1178,6 +1203,7 @@ def _genre_breadth(report: Report, tutors: pd.DataFrame) -> pd.DataFrame:
         tutors, year=report.year, kinds=("genres",)))
 
 
+@shared_section
 def workforce_diversity(report: Report) -> Parts | Note:
     """The workforce against the young people and the local population (all services)."""
     tutors = report.table("tutors")
@@ -1209,6 +1235,7 @@ def workforce_diversity(report: Report) -> Parts | Note:
     return out
 
 
+@shared_section
 def genres(report: Report) -> Parts | Note:
     """Genres taught (the 'Diverse' principle): breadth per service and shares overall."""
     tutors = report.table("tutors")
@@ -1298,6 +1325,7 @@ def copyright_note(report: Report) -> Note:
     return Note(_wellbeing.COPYRIGHT)
 
 
+@shared_section
 def wellbeing_attrition(report: Report) -> Published | Note:
     """Young people with a baseline, a follow-up, both, and lost to follow-up, per service."""
     scored = _scored(report)
@@ -1311,6 +1339,7 @@ def wellbeing_attrition(report: Report) -> Published | Note:
                     unpublished=["n"], spec=spec)
 
 
+@shared_section
 def wellbeing_funnel(report: Report) -> Parts | Note:
     """Funnel plot of each service's mean change against its number of young people."""
     scored = _scored(report)
@@ -1350,6 +1379,7 @@ def wellbeing_funnel(report: Report) -> Parts | Note:
     return out
 
 
+@shared_section
 def wellbeing_forest(report: Report) -> Parts | Note:
     """Forest plot of each service's mean change with the pooled random-effects estimate."""
     scored = _scored(report)
@@ -1389,6 +1419,7 @@ def wellbeing_forest(report: Report) -> Parts | Note:
     return out
 
 
+@shared_section
 def wellbeing_shrunken(report: Report) -> Parts | Note:
     """Partially pooled (shrunken) service estimates from a random-intercept model."""
     scored = _scored(report)
@@ -1427,6 +1458,7 @@ def wellbeing_shrunken(report: Report) -> Parts | Note:
     return out
 
 
+@shared_section
 def wellbeing_kruskal(report: Report) -> Parts | Note:
     """Kruskal-Wallis across services and Dunn's pairwise tests: a secondary, descriptive table."""
     scored = _scored(report)
@@ -1456,6 +1488,7 @@ def wellbeing_kruskal(report: Report) -> Parts | Note:
                        "the threshold are hidden."), published])
 
 
+@shared_section
 def wellbeing_pooled(report: Report) -> Parts | Note:
     """Wellbeing change of all young people with both scores, with the random-effects estimate."""
     scored = _scored(report)
@@ -1486,6 +1519,7 @@ def wellbeing_pooled(report: Report) -> Parts | Note:
     return out
 
 
+@shared_section
 def wellbeing_caveats(report: Report) -> Parts | Note:
     """The caveats that go next to any wellbeing change, with this year's numbers."""
     scored = _scored(report)
@@ -1688,6 +1722,7 @@ def plot_rating_levels(levels: pd.DataFrame, label: Sequence[str] = ("domain", "
     return fig
 
 
+@shared_section
 def outcomes_distribution(report: Report) -> Parts | Note:
     """Tutor ratings by domain: all services by wave (figure), and per service (table)."""
     data = _outcomes_data(report)
@@ -1731,6 +1766,7 @@ def _service_coverage(report: Report, data: tuple[pd.DataFrame, pd.DataFrame]) -
     return _cached(report, "service coverage", compute)
 
 
+@shared_section
 def outcomes_change(report: Report) -> Parts | Note:
     """First to last tutor rating: improved / same / declined per service and domain.
 
@@ -1797,6 +1833,7 @@ def domain_coverage_summary(coverage: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@shared_section
 def outcomes_coverage(report: Report) -> Parts | Note:
     """Whether each service's evidence covers the personal, social and musical domains."""
     data = _outcomes_data(report)
@@ -2193,6 +2230,7 @@ def heard_evidence_table(report: Report) -> pd.DataFrame:
     return out
 
 
+@shared_section
 def heard_evidence(report: Report) -> Published:
     """The HEARD summary table: evidence per principle and factor, with "No data" where none."""
     table = heard_evidence_table(report)
@@ -2211,6 +2249,7 @@ def heard_evidence(report: Report) -> Published:
     return published
 
 
+@shared_section
 def factor_evidence(report: Report, number: int) -> Note:
     """One factor for success and what the data show for it, as a highlighted sentence."""
     if number not in FACTORS_FOR_SUCCESS:
@@ -2223,6 +2262,7 @@ def factor_evidence(report: Report, number: int) -> Note:
     return Note(lead + "What the data show: " + text)
 
 
+@shared_section
 def comparison_caveats(report: Report) -> Note:
     """How to read the comparison: no league table, and the main caveats, in one paragraph."""
     threshold = report.policy.threshold

@@ -11,6 +11,11 @@ SHA-256 checksums; otherwise (and outside the build: JupyterLab, a papermill
 command) it loads the data as usual. A snapshot never changes what a report
 shows: it is the object ``load_data`` returned, with the folder named as the
 notebook named it.
+
+Beside the snapshot is a folder of finished report sections (:func:`section_folder`):
+the annual learning report and the comparison across services of a year show many of
+the same sections, worked out from the same data, and each is worked out once per build
+(:func:`~changing_tracks.reports.shared_section`).
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SNAPSHOT_ENV", "data_fingerprint", "write_snapshot", "read_snapshot"]
+__all__ = ["SNAPSHOT_ENV", "data_fingerprint", "write_snapshot", "read_snapshot",
+           "section_folder"]
 
 #: Environment variable the build sets for its kernels: path of the snapshot file.
 SNAPSHOT_ENV = "CHANGING_TRACKS_DATA_SNAPSHOT"
 
 _FORMAT = "changing_tracks data snapshot 1"
+_SECTIONS = "sections"
 
 
 def data_fingerprint(data_dir: str | Path) -> tuple[tuple[Any, ...], ...]:
@@ -71,7 +78,19 @@ def write_snapshot(data: Any, data_dir: str | Path, folder: str | Path,
                "files": files, "data": data}
     with path.open("wb") as fh:
         pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    (Path(folder) / _SECTIONS).mkdir(exist_ok=True)
     return path
+
+
+def section_folder() -> Path | None:
+    """The folder, next to the build's snapshot, where the build's reports keep the sections
+    they have worked out for one another (:func:`~changing_tracks.reports.shared_section`);
+    None outside a build. Only reports whose data are the snapshot's use it."""
+    name = os.environ.get(SNAPSHOT_ENV)
+    if not name:
+        return None
+    folder = Path(name).with_name(_SECTIONS)
+    return folder if folder.is_dir() else None
 
 
 def read_snapshot(data_dir: str | Path) -> Any | None:
