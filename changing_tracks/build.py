@@ -157,6 +157,10 @@ class JobResult:
         For a failed report, what went wrong (exception type and message).
     warnings : int
         Warning messages (stderr output) left out of the HTML; see the executed notebook.
+    kernel_restart : str or None
+        Why the report ran in a kernel started the usual way, when its copy of the kernel
+        factory failed to start (:class:`~.kernel_factory.KernelStartError`), with that
+        copy's last messages.
     """
 
     job: ReportJob
@@ -164,6 +168,7 @@ class JobResult:
     duration: float
     error: str | None = None
     warnings: int = 0
+    kernel_restart: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -211,14 +216,15 @@ class BuildResult:
 
     def to_frame(self):
         """One row per report: ``report``, ``kind``, ``html``, ``status``, ``duration``,
-        ``error``, ``warnings`` and one column per parameter (``service``, ``year``)."""
+        ``error``, ``warnings``, ``kernel_restart`` and one column per parameter
+        (``service``, ``year``)."""
         import pandas as pd
 
         rows = []
         for r in self.results:
             row = {"report": r.job.title, "kind": r.job.kind, "html": r.job.html,
                    "status": r.status, "duration": r.duration, "error": r.error,
-                   "warnings": r.warnings}
+                   "warnings": r.warnings, "kernel_restart": r.kernel_restart}
             row.update({k: v for k, v in r.job.parameters.items()
                         if k in ("service", "year")})
             rows.append(row)
@@ -760,13 +766,16 @@ def _tail(log: Any, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _execute_notebook(spec: dict[str, Any], output: Path) -> Any:
-    """Run the spec's notebook with papermill, writing ``output``; the executed notebook.
+def _execute_notebook(spec: dict[str, Any], output: Path, kernel_log: Any
+                      ) -> tuple[Any, str | None]:
+    """Run the spec's notebook with papermill, writing ``output``: the executed notebook, and
+    why it ran in a kernel started the usual way, if it did.
 
     The kernel comes from the spec's kernel factory, if it names one. A forked kernel that
     dies or hangs before it is ready (:class:`~.kernel_factory.KernelStartError`: no cell
     has run) is replaced by one started the usual way, so that a copy of the factory
-    failing to start does not fail a report.
+    failing to start does not fail a report; the reason, with the copy's last messages in
+    ``kernel_log``, is returned for ``build.json``.
     """
     import papermill as pm
 
@@ -777,14 +786,17 @@ def _execute_notebook(spec: dict[str, Any], output: Path) -> Any:
             cwd=spec["cwd"], execution_timeout=spec["timeout"], start_timeout=_START_TIMEOUT,
             **engine)
 
+    restart = None
     if spec.get("kernel_factory"):
         from .kernel_factory import KernelStartError, factory_kernel_manager
 
         try:
-            return execute(kernel_manager_class=factory_kernel_manager(spec["kernel_factory"]))
-        except KernelStartError:
-            pass
-    return execute()
+            return execute(kernel_manager_class=factory_kernel_manager(
+                spec["kernel_factory"])), None
+        except KernelStartError as exc:
+            log = _tail(kernel_log)
+            restart = f"{exc}" + (f"\nLast messages from the kernel:\n{log}" if log else "")
+    return execute(), restart
 
 
 def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
@@ -794,13 +806,14 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
     optionally, environment (variables for the kernel, such as the data snapshot) and
     kernel_factory (the socket of a :mod:`~changing_tracks.kernel_factory` to start the
     kernel from).
-    Returns ``{"status", "duration", "error", "warnings"}``.
+    Returns ``{"status", "duration", "error", "warnings", "kernel_restart"}``.
     """
     start = time.perf_counter()
     html_path, ipynb_path = Path(spec["html"]), Path(spec["ipynb"])
     html_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_path(ipynb_path)
     error: str | None = None
+    restart: str | None = None
     n_warnings = 0
     try:
         import nbformat
@@ -810,7 +823,7 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
         with _kernel_environment(spec.get("environment")), \
                 _captured_stderr() as kernel_log:
             try:
-                nb = _execute_notebook(spec, tmp)
+                nb, restart = _execute_notebook(spec, tmp, kernel_log)
             except pm.PapermillExecutionError as exc:
                 where = f" (cell [{exc.exec_count}])" if exc.exec_count is not None else ""
                 error = f"{exc.ename}: {exc.evalue}{where}"
@@ -845,7 +858,8 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
     finally:
         tmp.unlink(missing_ok=True)
     return {"status": "ok" if error is None else "failed",
-            "duration": time.perf_counter() - start, "error": error, "warnings": n_warnings}
+            "duration": time.perf_counter() - start, "error": error, "warnings": n_warnings,
+            "kernel_restart": restart}
 
 
 # ---------------------------------------------------------------------------
@@ -1079,8 +1093,8 @@ def build_reports(data_dir: str | Path = "data/sample", out_dir: str | Path = "r
         outcomes = _execute(executor, specs, job_list, progress,
                             _start_order(job_list, _report_sizes(data, job_list)))
 
-    results = [JobResult(job, o["status"], o["duration"], o["error"], o["warnings"])
-               for job, o in zip(job_list, outcomes)]
+    results = [JobResult(job, o["status"], o["duration"], o["error"], o["warnings"],
+                         o.get("kernel_restart")) for job, o in zip(job_list, outcomes)]
     result = BuildResult(results=results, out_dir=out, index=out / "index.html",
                          started=started, duration=time.perf_counter() - t0,
                          disclosure=disclosure, analysis=dict(cfg.analysis),
@@ -1139,8 +1153,8 @@ def _start_order(job_list: Sequence[ReportJob], sizes: Sequence[int]) -> list[in
 
     The annual learning reports come first (each covers every service), then the
     service reports from the most data to the least, then the comparisons across
-    services: by then the annual report of their year has worked out the sections they
-    both show (:func:`~changing_tracks.reports.shared_section`), so they are quick. The
+    services: by then the annual report of their year has usually worked out the sections
+    they both show (:func:`~changing_tracks.reports.shared_section`), so they are quick. The
     pool's last report, which may run alone while the other cores idle, is then one of
     the quickest.
     """
@@ -1360,7 +1374,7 @@ def _manifest(result: BuildResult, data_dir: str | Path) -> str:
             "parameters": {k: v for k, v in r.job.parameters.items()
                            if k not in ("disclosure", "analysis")},
             "status": r.status, "duration": round(r.duration, 3), "error": r.error,
-            "warnings": r.warnings} for r in result.results],
+            "warnings": r.warnings, "kernel_restart": r.kernel_restart} for r in result.results],
     }, indent=2, default=str) + "\n"
 
 

@@ -14,7 +14,8 @@ that crashes takes only its report with it. Anything the factory cannot do -- it
 running, the platform has no ``fork``, the kernel is not this Python's ipykernel -- falls back
 to starting the kernel the usual way. A copy that dies or does not answer before it is ready
 raises :class:`KernelStartError`, so that the caller can run its notebook again in a kernel
-started the usual way (the build does); a copy that crashes writes how to its standard error.
+started the usual way (the build does, and says so in ``build.json``); a copy that crashes
+writes how to its standard error.
 
 Run as ``python -m changing_tracks.kernel_factory SOCKET [MODULE ...]``. It stops, and stops
 the kernels it started, when it receives SIGTERM, its standard input closes or its parent
@@ -64,12 +65,13 @@ PRELOAD: tuple[str, ...] = (
 
 _LAUNCHER = "ipykernel_launcher"
 
-
-class KernelStartError(RuntimeError):
-    """A kernel died, or did not answer in time, before it was ready: no notebook code ran."""
-
 _CONNECT_TIMEOUT = 120.0  # seconds: the factory may still be importing when the first ask comes
 _MAX_REQUEST = 1 << 20
+
+
+class KernelStartError(RuntimeError):
+    """A kernel forked by the factory died, or did not answer in time, before it was ready:
+    no notebook code ran."""
 
 
 def available() -> bool:
@@ -393,8 +395,10 @@ def _provisioner_class():
         """Launches through the factory when it can, the usual way otherwise."""
 
         factory_address: str | None = None
+        forked = False  # whether the kernel is a copy of the factory
 
         async def launch_kernel(self, cmd: list[str], **kwargs: Any):
+            self.forked = False
             args = _kernel_args(cmd)
             if args is None or not self.factory_address:
                 return await super().launch_kernel(cmd, **kwargs)
@@ -407,6 +411,7 @@ def _provisioner_class():
             except (OSError, ValueError, KeyError):
                 return await super().launch_kernel(cmd, **kwargs)
             self.process = _ForkedKernel(pid)
+            self.forked = True
             self.pid = pid
             self.pgid = pid  # the kernel leads its own process group (setsid)
             self.cwd = cwd
@@ -456,12 +461,16 @@ def _client_class():
                         else:
                             self._handle_kernel_info_reply(msg)
                             break
+                failed = KernelStartError if self._forked() else RuntimeError
                 if not await self.is_alive():
-                    raise KernelStartError("Kernel died before replying to kernel_info")
+                    raise failed("Kernel died before replying to kernel_info")
                 if time.monotonic() > deadline:
-                    raise KernelStartError(f"Kernel didn't respond in {timeout:.0f} seconds")
+                    raise failed(f"Kernel didn't respond in {timeout:.0f} seconds")
             while await self.iopub_channel.msg_ready():
                 await self.iopub_channel.get_msg(timeout=0)
+
+        def _forked(self) -> bool:
+            return bool(getattr(getattr(self.parent, "provisioner", None), "forked", False))
 
     FactoryKernelClient.__qualname__ = FactoryKernelClient.__name__ = "FactoryKernelClient"
     return FactoryKernelClient

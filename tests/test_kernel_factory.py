@@ -271,5 +271,6 @@ def test_the_build_runs_a_report_again_in_a_usual_kernel_if_its_copy_dies(factor
     outcome = build._run_job(spec)
     assert outcome["status"] == "ok", outcome["error"]
     assert len(asked) == 1  # the factory's copy was asked for once, and died
+    assert outcome["kernel_restart"].startswith("Kernel died before replying")  # in build.json
     executed = nbformat.read(tmp_path / "r.ipynb", as_version=4)
     assert int(stdout_of(executed, 0)) == os.getpid()  # then a kernel started the usual way

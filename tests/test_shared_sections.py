@@ -6,6 +6,7 @@ have worked out, and only ever be read by a report that would have worked out th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -38,9 +39,12 @@ def counted():
 
 
 def _report(data, folder, **changes):
+    """A report as open_report gives it in a build whose snapshot is ``data``."""
     settings = {"year": "2019-20", "policy": DisclosurePolicy(), "analysis": {},
-                "data_dir": Path("../data/sample"), "shared": folder} | changes
-    return Report(data=data, **settings)
+                "data_dir": Path("../data/sample"), "shared_sections": folder} | changes
+    report = Report(data=data, **settings)
+    report.__dict__["_snapshot"] = data
+    return report
 
 
 def test_a_section_is_worked_out_once_for_the_reports_that_show_it(sample_data, tmp_path,
@@ -71,6 +75,54 @@ def test_other_arguments_are_another_section(sample_data, tmp_path, counted):
     for args, kwargs in (((), {}), ((2,), {}), ((), {"word": "b"}), ((2,), {"word": "b"})):
         section(report, *args, **kwargs)
     assert len(calls) == 4
+
+
+def test_defaults_count_as_given(sample_data, tmp_path, counted):
+    section, calls = counted
+    report = _report(sample_data, tmp_path)
+    for args, kwargs in (((), {}), ((1,), {}), ((), {"number": 1, "word": "a"})):
+        section(report, *args, **kwargs)
+    assert len(calls) == 1
+
+
+def test_arguments_that_are_not_plain_values_are_never_shared(sample_data, tmp_path):
+    """An iterator's repr is its address, which the next one may reuse: never a key."""
+    seen = []
+
+    @shared_section
+    def section(report, items):
+        seen.append(list(items))
+        return Note(" ".join(seen[-1]))
+
+    first = section(_report(sample_data, tmp_path), iter(["fsm"]))
+    second = section(_report(sample_data, tmp_path), iter(["sen_support"]))
+    assert (first.text, second.text) == ("fsm", "sen_support")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_report_whose_data_were_changed_works_the_section_out(sample_data, tmp_path,
+                                                               counted):
+    section, calls = counted
+    section(_report(sample_data, tmp_path))
+    changed = _report(sample_data, tmp_path)
+    changed.data = dataclasses.replace(sample_data)  # not the build's snapshot any more
+    section(changed)
+    assert len(calls) == 2
+
+
+def test_other_figure_settings_are_another_section(sample_data, tmp_path, counted,
+                                                   monkeypatch):
+    import matplotlib as mpl
+
+    from changing_tracks import reports
+
+    section, calls = counted
+    section(_report(sample_data, tmp_path))
+    monkeypatch.setattr(reports, "FIGURE_DPI", 200)
+    section(_report(sample_data, tmp_path))
+    with mpl.rc_context({"font.size": 14}):
+        section(_report(sample_data, tmp_path))
+    assert len(calls) == 3
 
 
 def test_outside_a_build_every_report_works_the_section_out(sample_data, counted):
@@ -120,13 +172,13 @@ def test_only_reports_on_the_builds_snapshot_share_sections(sample_dir, tmp_path
                               data_fingerprint(data_dir))
     monkeypatch.setenv(SNAPSHOT_ENV, str(snapshot))
     assert section_folder() == tmp_path / "sections"
-    assert open_report(data_dir, "2019-20").shared == tmp_path / "sections"
+    assert open_report(data_dir, "2019-20").shared_sections == tmp_path / "sections"
     other = tmp_path / "other"
     shutil.copytree(sample_dir, other)
-    assert open_report(other, "2019-20").shared is None  # not the snapshot's data
+    assert open_report(other, "2019-20").shared_sections is None  # not the snapshot's data
     monkeypatch.delenv(SNAPSHOT_ENV)
     assert section_folder() is None
-    assert open_report(data_dir, "2019-20").shared is None
+    assert open_report(data_dir, "2019-20").shared_sections is None
 
 
 def _sections(notebook: str) -> list[tuple[str, tuple]]:

@@ -46,6 +46,7 @@ import datetime as _dt
 import functools
 import hashlib
 import html
+import inspect
 import io
 import os
 import pickle
@@ -503,9 +504,9 @@ class Report:
     analysis: dict = field(default_factory=dict)
     data_dir: Path = Path(".")
     #: In a report build, the folder where the build's reports keep the sections they have
-    #: worked out for one another (:func:`shared_section`); None: every section is worked
-    #: out here.
-    shared: Path | None = None
+    #: worked out for one another (:func:`shared_section`), used while ``data`` are the
+    #: build's snapshot that :func:`open_report` gave; None: every section is worked out here.
+    shared_sections: Path | None = None
 
     # ---------------------------------------------------------------- data
     @property
@@ -1065,23 +1066,35 @@ def shared_section(section: Callable[..., Any]) -> Callable[..., Any]:
     """A report section (``section(report, ...)``) worked out once per build for every report
     that shows it.
 
-    In a report build (:attr:`Report.shared` set) the first report to work out a section
-    keeps it in the build's folder, and the build's other reports read it from there: the
-    annual learning report and the comparison across services of a year show many of the
-    same sections. A kept section is keyed by the section, its arguments, and all that a
-    report's output rests on -- year, service, disclosure policy, analysis choices, data
-    folder -- and the data are the build's snapshot, the same for every report, so what a
-    report shows is the same either way. Outside a build, or if the folder cannot be read
-    or written, the section is worked out as usual.
+    In a report build (:attr:`Report.shared_sections` set) the first report to work out a
+    section keeps it in the build's folder, and the build's other reports read it from
+    there: the annual learning report and the comparison across services of a year show
+    many of the same sections. A kept section is keyed by the section, its arguments (with
+    their defaults), the report's year, service, disclosure policy, analysis choices and
+    data folder, and the figure settings (:data:`FIGURE_DPI`, matplotlib's rcParams); it is
+    read only by a report whose data are still the build's snapshot, the same for every
+    report. So a report shows the same either way. It is worked out as usual outside a
+    build, when an argument is not a plain value (text, number, None, or a tuple of these),
+    or when the folder cannot be read or written. Warnings the section raises are raised
+    only where it is worked out.
     """
+    signature = inspect.signature(section)
+
     @functools.wraps(section)
     def shown(report: Report, *args: Any, **kwargs: Any) -> Any:
-        folder = report.shared
-        if folder is None:
+        folder = report.shared_sections
+        bound = signature.bind(report, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = list(bound.arguments.items())[1:]
+        if (folder is None or report.__dict__.get("_snapshot") is not report.data
+                or not all(_plain(value) for _, value in arguments)):
             return section(report, *args, **kwargs)
-        key = repr((section.__module__, section.__qualname__, args, sorted(kwargs.items()),
-                    report.year, report.service, report.policy,
-                    sorted(report.analysis.items()), str(report.data_dir)))
+        import matplotlib as mpl
+
+        key = repr((section.__module__, section.__qualname__, arguments, report.year,
+                    report.service, report.policy, sorted(report.analysis.items()),
+                    str(report.data_dir), FIGURE_DPI, PNG_COMPRESS_LEVEL,
+                    sorted(mpl.rcParams.items())))
         path = Path(folder) / (hashlib.sha256(key.encode()).hexdigest() + ".pickle")
         try:
             with path.open("rb") as fh:
@@ -1093,6 +1106,13 @@ def shared_section(section: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return shown
+
+
+def _plain(value: Any) -> bool:
+    """Whether a value's ``repr`` says all of it: text, a number, None, or a tuple of these."""
+    if isinstance(value, tuple):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 def _keep(path: Path, result: Any) -> None:
@@ -1131,7 +1151,9 @@ def open_report(data_dir: str | Path, year: str, service: str | None = None,
     if data is None:
         data = load_data(data_dir)
     report = Report(data=data, year=str(year), service=service, policy=policy,
-                    analysis=analysis, data_dir=Path(data_dir), shared=shared)
+                    analysis=analysis, data_dir=Path(data_dir), shared_sections=shared)
+    if shared is not None:
+        report.__dict__["_snapshot"] = data  # sections are shared while these are its data
     if report.year not in data.years:
         raise ValueError(f"programme year {year!r} is not in the data; the data have: "
                          + ", ".join(data.years))
