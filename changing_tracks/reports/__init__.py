@@ -1083,11 +1083,12 @@ def shared_section(section: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(section)
     def shown(report: Report, *args: Any, **kwargs: Any) -> Any:
         folder = report.shared_sections
+        if folder is None or report.__dict__.get("_snapshot") is not report.data:
+            return section(report, *args, **kwargs)
         bound = signature.bind(report, *args, **kwargs)
         bound.apply_defaults()
         arguments = list(bound.arguments.items())[1:]
-        if (folder is None or report.__dict__.get("_snapshot") is not report.data
-                or not all(_plain(value) for _, value in arguments)):
+        if not all(_plain(value) for _, value in arguments):
             return section(report, *args, **kwargs)
         import matplotlib as mpl
 
